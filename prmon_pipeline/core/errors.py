@@ -1,0 +1,64 @@
+"""One exception tree for the whole project, translated from driver errors at the edges.
+
+Adapters turn httpx and psycopg errors into these classes; retry decisions look only at
+``transient`` and ``RateLimitedError``, never at driver types. Messages name the repository,
+the stage and the item so that a one-line report is enough to act on.
+"""
+
+from __future__ import annotations
+
+
+class PrmonError(Exception):
+    """Base of every error this project raises on purpose."""
+
+    transient: bool = False
+
+
+class ConfigurationError(PrmonError):
+    """Bad input from the user: an invalid repository key, a missing setting, a bad URL."""
+
+
+class InvalidRepositoryKeyError(ConfigurationError, ValueError):
+    """An ``owner/repo`` string that GitHub's naming rules do not allow."""
+
+
+class GitHubError(PrmonError):
+    """GitHub answered in a way the sync cannot use (after any retries)."""
+
+
+class TransientGitHubError(GitHubError):
+    """A 5xx, timeout, reset or truncated body: worth retrying with back-off."""
+
+    transient = True
+
+
+class RateLimitedError(GitHubError):
+    """A primary or secondary rate limit; ``retry_after`` says how long to wait, in seconds."""
+
+    transient = True
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermissionDeniedError(GitHubError):
+    """A 401/403/404 that is not a rate limit: never retried, reported per repository."""
+
+
+class MalformedResponseError(GitHubError):
+    """A payload item that cannot be parsed; names the repository, the item and the field."""
+
+
+class WarehouseError(PrmonError):
+    """PostgreSQL refused or lost the work."""
+
+
+class TransientWarehouseError(WarehouseError):
+    """Serialization failure, deadlock, lost connection, admin shutdown: redo the transaction."""
+
+    transient = True
+
+
+class MigrationError(WarehouseError):
+    """A migration could not be applied, or an applied one was edited afterwards."""
