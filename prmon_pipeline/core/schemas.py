@@ -31,8 +31,8 @@ CHECK_RUN_CONCLUSIONS = (
     "startup_failure",
 )
 
-PULL_REQUEST_SCHEMA = pa.schema(
-    [
+PULL_REQUEST_SCHEMA: pa.Schema = pa.schema(
+    [  # type: ignore[arg-type]  # pyarrow-stubs reject a list of fields with nullability
         pa.field("number", pa.int64(), nullable=False),
         pa.field("github_id", pa.int64(), nullable=False),
         pa.field("title", TEXT, nullable=False),
@@ -63,8 +63,8 @@ counts as a change.
 
 PULL_REQUEST_KEY = ("number",)
 
-CHECK_RUN_SCHEMA = pa.schema(
-    [
+CHECK_RUN_SCHEMA: pa.Schema = pa.schema(
+    [  # type: ignore[arg-type]  # see PULL_REQUEST_SCHEMA
         pa.field("pr_number", pa.int64(), nullable=False),
         pa.field("github_id", pa.int64(), nullable=False),
         pa.field("head_sha", TEXT, nullable=False),

@@ -1,0 +1,1 @@
+"""The PostgreSQL adapter: connections, migrations, snapshots and the transactional load."""

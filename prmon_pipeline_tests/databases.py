@@ -1,0 +1,20 @@
+"""Throwaway databases for tests: created on a server, dropped (forcibly) afterwards."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+from prmon_pipeline.warehouse.connection import connect, with_database
+
+
+def throwaway_database(server_url: str, prefix: str) -> Iterator[str]:
+    """Yield the URL of a new database on ``server_url``; drop it when the caller is done."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield with_database(server_url, name)
+    finally:
+        with connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
