@@ -11,6 +11,8 @@ Timestamps are microseconds in UTC (PostgreSQL ``timestamptz`` precision); GitHu
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyarrow as pa
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -31,8 +33,18 @@ CHECK_RUN_CONCLUSIONS = (
     "startup_failure",
 )
 
-PULL_REQUEST_SCHEMA: pa.Schema = pa.schema(
-    [  # type: ignore[arg-type]  # pyarrow-stubs reject a list of fields with nullability
+
+def arrow_schema(fields: list[pa.Field[Any]]) -> pa.Schema:
+    """``pa.schema`` for a list of fields of mixed types.
+
+    pyarrow-stubs type each field by its data type, so a literal list of fields infers as
+    ``list[object]`` and ``pa.schema`` rejects it; a parameter typed once fixes the inference.
+    """
+    return pa.schema(fields)
+
+
+PULL_REQUEST_SCHEMA = arrow_schema(
+    [
         pa.field("number", pa.int64(), nullable=False),
         pa.field("github_id", pa.int64(), nullable=False),
         pa.field("title", TEXT, nullable=False),
@@ -63,8 +75,8 @@ counts as a change.
 
 PULL_REQUEST_KEY = ("number",)
 
-CHECK_RUN_SCHEMA: pa.Schema = pa.schema(
-    [  # type: ignore[arg-type]  # see PULL_REQUEST_SCHEMA
+CHECK_RUN_SCHEMA = arrow_schema(
+    [
         pa.field("pr_number", pa.int64(), nullable=False),
         pa.field("github_id", pa.int64(), nullable=False),
         pa.field("head_sha", TEXT, nullable=False),

@@ -1,0 +1,110 @@
+"""The transactional load: one repository's changes, cursors and audit row in one transaction.
+
+Inside the transaction, in order: an advisory lock on the repository (two concurrent MERGEs of
+one key can otherwise raise unique_violation), the ``sync_runs`` row, COPY of the changed rows into
+TEMP staging tables, the MERGEs and the state history (SQL text in ``core/sql_text.py``), soft
+deletes, the sync cursors, and the repository's health. Nothing is visible to anyone until COMMIT;
+any error rolls all of it back, so a failed load never advances a cursor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import psycopg
+import pyarrow as pa
+
+from prmon_pipeline.core import sql_text
+from prmon_pipeline.core.csv_codec import encode_csv
+from prmon_pipeline.core.models import SyncCursors
+from prmon_pipeline.core.schemas import CHECK_RUN_SCHEMA, PULL_REQUEST_SCHEMA
+from prmon_pipeline.warehouse.audit import LoadResult, SyncAudit, finish_sync_run, insert_sync_run
+from prmon_pipeline.warehouse.cursors import write_cursors
+
+Conn = psycopg.Connection[tuple[object, ...]]
+
+# First key of the two-key advisory lock that serialises loads of one repository ("pr").
+LOCK_NAMESPACE = 0x7072
+
+
+def load_changeset(
+    conn: Conn,
+    repository_id: int,
+    *,
+    pull_requests: pa.Table,
+    check_runs: pa.Table,
+    deleted_numbers: Sequence[int],
+    cursors: SyncCursors,
+    audit: SyncAudit,
+    now: datetime,
+) -> LoadResult:
+    """Apply one repository's changed rows atomically and return what the statements did."""
+    params: dict[str, object] = {"repository_id": repository_id, "now": now}
+    with conn.transaction():
+        conn.execute(sql_text.lock_repository_sql(), {**params, "lock_namespace": LOCK_NAMESPACE})
+        params["sync_run_id"] = insert_sync_run(conn, repository_id, audit)
+        prs_new, prs_updated, state_changes = _merge_pull_requests(conn, pull_requests, params)
+        prs_deleted = _soft_delete(conn, deleted_numbers, params)
+        runs_new, runs_updated = _merge_check_runs(conn, check_runs, params)
+        write_cursors(conn, repository_id, cursors, full=audit.mode == "full", now=now)
+        result = LoadResult(
+            sync_run_id=int(str(params["sync_run_id"])),
+            prs_new=prs_new,
+            prs_updated=prs_updated,
+            prs_deleted=prs_deleted,
+            check_runs_new=runs_new,
+            check_runs_updated=runs_updated,
+            state_changes=state_changes,
+        )
+        finish_sync_run(conn, result, audit)
+        conn.execute(
+            "UPDATE prmon.repositories SET last_success_at = %(now)s, last_attempt_at = %(now)s,"
+            " failure_count = 0, last_error = NULL WHERE id = %(repository_id)s",
+            params,
+        )
+    return result
+
+
+def _stage(conn: Conn, name: str, table: pa.Table, schema: pa.Schema) -> None:
+    conn.execute(sql_text.create_staging_table_sql(name, schema))
+    if table.num_rows == 0:
+        return
+    with (
+        conn.cursor() as cursor,
+        cursor.copy(sql_text.copy_from_csv_sql(name, schema.names)) as copy,
+    ):
+        copy.write(encode_csv(table.select(schema.names)))
+
+
+def _merge_pull_requests(
+    conn: Conn, pull_requests: pa.Table, params: dict[str, object]
+) -> tuple[int, int, int]:
+    if pull_requests.num_rows == 0:
+        return 0, 0, 0
+    _stage(conn, sql_text.STAGE_PULL_REQUESTS, pull_requests, PULL_REQUEST_SCHEMA)
+    existing = conn.execute(sql_text.prior_states_sql(), params).rowcount
+    merged = conn.execute(sql_text.merge_pull_requests_sql(), params).rowcount
+    new = pull_requests.num_rows - existing
+    history = conn.execute(sql_text.state_history_sql(), params).rowcount
+    return new, merged - new, history
+
+
+def _soft_delete(conn: Conn, numbers: Sequence[int], params: dict[str, object]) -> int:
+    if not numbers:
+        return 0
+    return conn.execute(
+        sql_text.soft_delete_sql(), {**params, "numbers": [int(n) for n in numbers]}
+    ).rowcount
+
+
+def _merge_check_runs(
+    conn: Conn, check_runs: pa.Table, params: dict[str, object]
+) -> tuple[int, int]:
+    if check_runs.num_rows == 0:
+        return 0, 0
+    _stage(conn, sql_text.STAGE_CHECK_RUNS, check_runs, CHECK_RUN_SCHEMA)
+    row = conn.execute(sql_text.count_new_check_runs_sql(), params).fetchone()
+    new = int(str(row[0])) if row else 0
+    merged = conn.execute(sql_text.merge_check_runs_sql(), params).rowcount
+    return new, merged - new

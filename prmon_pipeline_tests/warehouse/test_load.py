@@ -1,0 +1,218 @@
+"""The transactional load and the snapshot reader on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import timedelta
+
+import psycopg
+import pyarrow as pa
+import pytest
+
+from prmon_pipeline.core.models import SyncCursors
+from prmon_pipeline.core.schemas import CHECK_RUN_SCHEMA, PULL_REQUEST_SCHEMA
+from prmon_pipeline.warehouse.audit import SyncAudit
+from prmon_pipeline.warehouse.connection import connect
+from prmon_pipeline.warehouse.cursors import read_cursors
+from prmon_pipeline.warehouse.load import LoadResult, load_changeset
+from prmon_pipeline.warehouse.repositories import add_repository
+from prmon_pipeline.warehouse.snapshot import read_pull_request_index, read_snapshot
+from prmon_pipeline_tests.rows import T0, check_run, check_runs, pull_request, pull_requests
+
+Conn = psycopg.Connection[tuple[object, ...]]
+NO_RUNS = CHECK_RUN_SCHEMA.empty_table()
+NO_PRS = PULL_REQUEST_SCHEMA.empty_table()
+
+
+@pytest.fixture
+def repository_id(db: Conn) -> int:
+    return add_repository(db, f"acme/widgets-{uuid.uuid4().hex[:8]}").id
+
+
+def _load(
+    conn: Conn,
+    repository_id: int,
+    prs: pa.Table = NO_PRS,
+    runs: pa.Table = NO_RUNS,
+    deleted: tuple[int, ...] = (),
+    cursors: SyncCursors | None = None,
+    mode: str = "incremental",
+) -> LoadResult:
+    return load_changeset(
+        conn,
+        repository_id,
+        pull_requests=prs,
+        check_runs=runs,
+        deleted_numbers=deleted,
+        cursors=cursors or SyncCursors(),
+        audit=SyncAudit(mode=mode, started_at=T0),  # type: ignore[arg-type]
+        now=T0 + timedelta(days=1),
+    )
+
+
+def _sorted(table: pa.Table, *keys: str) -> pa.Table:
+    return table.sort_by([(k, "ascending") for k in keys])
+
+
+HOSTILE = [
+    pull_request(
+        1,
+        title="'; DROP TABLE prmon.pull_requests; --",
+        body='quotes " and , commas\nnew lines\r\n\\backslashes\\ and {braces} ünïcödé 🚀',
+        labels=["a,b", 'qu"ote', "back\\slash", "{brace}", "NULL", ""],
+        assignees=["alice", "bob"],
+    ),
+    pull_request(2, body="", labels=[], head_repo_full_name=None, author_login=None),
+    pull_request(3, body=None, state="merged", closed_at=T0, merged_at=T0, draft=True),
+    pull_request(4, body="x" * 300_000, github_id=2**62, state="closed", closed_at=T0),
+]
+
+
+def test_rows_round_trip_exactly_through_load_and_snapshot(db: Conn, repository_id: int) -> None:
+    prs = pull_requests(*HOSTILE)
+    runs = check_runs(
+        check_run(1, 10, output_title="", output_summary='"summary", \\ 🚀'),
+        check_run(1, 2**40, status="in_progress", conclusion=None, completed_at=None),
+        check_run(2, 12, completed_at=T0 - timedelta(minutes=5), conclusion="startup_failure"),
+    )
+    result = _load(db, repository_id, prs, runs)
+    assert (result.prs_new, result.prs_updated, result.check_runs_new) == (4, 0, 3)
+    assert result.state_changes == 4
+    stored_prs, stored_runs = read_snapshot(db, repository_id, None)
+    assert _sorted(stored_prs, "number").equals(_sorted(prs, "number"))
+    assert _sorted(stored_runs, "github_id").equals(_sorted(runs, "github_id"))
+    only_two, runs_of_two = read_snapshot(db, repository_id, [2, 99])
+    assert only_two.column("number").to_pylist() == [2]
+    assert runs_of_two.column("github_id").to_pylist() == [12]
+
+
+def test_newest_wins_and_identical_rows_are_not_rewritten(db: Conn, repository_id: int) -> None:
+    _load(db, repository_id, pull_requests(pull_request(1, title="new", updated_at=T0)))
+    stale = _load(
+        db, repository_id, pull_requests(pull_request(1, title="old", updated_at=T0 - timedelta(1)))
+    )
+    same = _load(db, repository_id, pull_requests(pull_request(1, title="new", updated_at=T0)))
+    newer = _load(
+        db,
+        repository_id,
+        pull_requests(pull_request(1, title="newer", updated_at=T0 + timedelta(1))),
+    )
+    assert (stale.prs_new, stale.prs_updated) == (0, 0)
+    assert (same.prs_new, same.prs_updated) == (0, 0)
+    assert (newer.prs_new, newer.prs_updated) == (0, 1)
+    prs, _ = read_snapshot(db, repository_id, [1])
+    assert prs.column("title").to_pylist() == ["newer"]
+
+
+def test_state_history_records_each_transition_made(db: Conn, repository_id: int) -> None:
+    t = T0
+    _load(db, repository_id, pull_requests(pull_request(1, updated_at=t)))
+    _load(
+        db,
+        repository_id,
+        pull_requests(pull_request(1, state="closed", closed_at=t, updated_at=t + timedelta(1))),
+    )
+    _load(
+        db, repository_id, pull_requests(pull_request(1, state="open", updated_at=t + timedelta(2)))
+    )
+    stale = _load(
+        db, repository_id, pull_requests(pull_request(1, state="closed", closed_at=t, updated_at=t))
+    )
+    _load(
+        db,
+        repository_id,
+        pull_requests(
+            pull_request(
+                1,
+                state="merged",
+                closed_at=t + timedelta(3),
+                merged_at=t + timedelta(3),
+                updated_at=t + timedelta(3),
+            )
+        ),
+    )
+    rows = db.execute(
+        "SELECT h.from_state, h.to_state FROM prmon.pr_state_history h"
+        " JOIN prmon.pull_requests p ON p.id = h.pull_request_id"
+        " WHERE p.repository_id = %s ORDER BY h.id",
+        (repository_id,),
+    ).fetchall()
+    assert rows == [(None, "open"), ("open", "closed"), ("closed", "open"), ("open", "merged")]
+    assert stale.state_changes == 0
+
+
+def test_check_runs_never_move_back_in_their_life_cycle(db: Conn, repository_id: int) -> None:
+    _load(db, repository_id, pull_requests(pull_request(1)))
+    done = check_run(1, 7)
+    queued = check_run(1, 7, status="queued", conclusion=None, completed_at=None)
+    _load(db, repository_id, runs=check_runs(done))
+    back = _load(db, repository_id, runs=check_runs(queued))
+    rerun = _load(db, repository_id, runs=check_runs(check_run(1, 8, name=done["name"])))
+    assert (back.check_runs_new, back.check_runs_updated) == (0, 0)
+    assert (rerun.check_runs_new, rerun.check_runs_updated) == (1, 0)
+    index = read_pull_request_index(db, repository_id)
+    assert index.column("check_runs").to_pylist() == [2]
+    assert index.column("checks_pending").to_pylist() == [False]
+
+
+def test_soft_delete_and_reappearance(db: Conn, repository_id: int) -> None:
+    _load(db, repository_id, pull_requests(pull_request(1), pull_request(2)))
+    gone = _load(db, repository_id, deleted=(2,), mode="full")
+    assert gone.prs_deleted == 1
+    prs, _ = read_snapshot(db, repository_id, None)
+    assert prs.column("number").to_pylist() == [1]
+    back = _load(db, repository_id, pull_requests(pull_request(2)))
+    assert back.prs_updated == 1
+    prs, _ = read_snapshot(db, repository_id, None)
+    assert sorted(prs.column("number").to_pylist()) == [1, 2]
+
+
+def test_cursors_are_stored_and_the_watermark_never_moves_back(
+    db: Conn, repository_id: int
+) -> None:
+    later = SyncCursors(T0 + timedelta(1), '"etag-2"', {"a" * 40: '"c1"'})
+    earlier = SyncCursors(T0, '"etag-1"', {"b" * 40: '"c2"'})
+    _load(db, repository_id, cursors=later)
+    _load(db, repository_id, cursors=earlier)
+    stored = read_cursors(db, repository_id)
+    assert stored.pulls_watermark == later.pulls_watermark
+    assert stored.pulls_etag == '"etag-2"'
+    assert stored.check_run_etags == {"a" * 40: '"c1"', "b" * 40: '"c2"'}
+
+
+def test_a_failing_load_leaves_nothing_behind(db: Conn, repository_id: int) -> None:
+    bad = pull_requests(pull_request(1), pull_request(2, state="merged"))  # merged needs merged_at
+    with pytest.raises(psycopg.errors.CheckViolation):
+        _load(db, repository_id, bad, cursors=SyncCursors(T0, '"e"'))
+    prs, _ = read_snapshot(db, repository_id, None)
+    assert prs.num_rows == 0
+    assert read_cursors(db, repository_id) == SyncCursors()
+    runs = db.execute(
+        "SELECT count(*) FROM prmon.sync_runs WHERE repository_id = %s", (repository_id,)
+    )
+    assert runs.fetchone() == (0,)
+
+
+def test_two_concurrent_loads_of_one_repository_serialise(
+    database_url: str, repository_id: int
+) -> None:
+    rows = pull_requests(*[pull_request(n) for n in range(1, 501)])
+    results: list[object] = []
+    barrier = threading.Barrier(2)
+
+    def run() -> None:
+        try:
+            with connect(database_url, autocommit=True) as conn:
+                barrier.wait()
+                results.append(_load(conn, repository_id, rows))
+        except Exception as exc:  # asserted below
+            results.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(isinstance(r, LoadResult) for r in results), results
+    assert sorted(r.prs_new for r in results if isinstance(r, LoadResult)) == [0, 500]
