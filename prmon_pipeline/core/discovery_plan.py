@@ -1,0 +1,234 @@
+"""Pure rules of discovery: where a PR walk stops, which head SHAs need check runs, cursors.
+
+``github/discovery.py`` performs the requests; every decision it takes is a function here, so
+the rules are tested without HTTP. See ``shared/GITHUB-API.md`` §2 (no ``since`` on list pulls:
+walk ``sort=updated desc`` down to the watermark minus an overlap, expect duplicates) and §7
+(check runs never bump a PR's ``updated_at``, so they are polled by head SHA with ETags).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from prmon_pipeline.core.models import SyncMode
+from prmon_pipeline.core.schemas import PULL_REQUEST_SCHEMA
+
+
+@dataclass(frozen=True)
+class KnownPullRequest:
+    """What the warehouse already holds about one PR, as far as discovery needs it.
+
+    ``checks_pending``: some stored check run of ``head_sha`` is not ``completed`` (GitHub will
+    still change it, without touching the PR's ``updated_at``).
+    """
+
+    number: int
+    head_sha: str
+    state: str
+    closed_at: datetime | None = None
+    checks_pending: bool = False
+
+
+def known_pull_requests_from_arrow(
+    pull_requests: pa.Table, check_runs: pa.Table
+) -> dict[int, KnownPullRequest]:
+    """Build the known-PR map from a warehouse snapshot in the two discovery schemas."""
+    pending: set[int] = set()
+    if check_runs.num_rows:
+        runs = check_runs.select(["pr_number", "head_sha", "status"]).to_pylist()
+        heads = dict(
+            zip(
+                pull_requests.column("number").to_pylist(),
+                pull_requests.column("head_sha").to_pylist(),
+                strict=True,
+            )
+        )
+        pending = {
+            r["pr_number"]
+            for r in runs
+            if r["status"] != "completed" and heads.get(r["pr_number"]) == r["head_sha"]
+        }
+    rows = pull_requests.select(["number", "head_sha", "state", "closed_at"]).to_pylist()
+    return {
+        r["number"]: KnownPullRequest(
+            r["number"], r["head_sha"], r["state"], r["closed_at"], r["number"] in pending
+        )
+        for r in rows
+    }
+
+
+def walk_cutoff(watermark: datetime | None, overlap: timedelta) -> datetime | None:
+    """Oldest ``updated_at`` an incremental walk must still read (None: read everything)."""
+    return None if watermark is None else watermark - overlap
+
+
+def page_reaches_cutoff(page: pa.Table, cutoff: datetime | None) -> bool:
+    """True once a page holds an item older than the cutoff: later pages are older still."""
+    if cutoff is None or page.num_rows == 0:
+        return False
+    oldest = pc.min(page.column("updated_at")).as_py()
+    return oldest is not None and bool(oldest < cutoff)
+
+
+def newest_updated_at(table: pa.Table) -> datetime | None:
+    """The largest ``updated_at`` of a PR table (None when empty)."""
+    if table.num_rows == 0:
+        return None
+    value: datetime | None = pc.max(table.column("updated_at")).as_py()
+    return value
+
+
+def latest_per_number(pages: Iterable[pa.Table]) -> pa.Table:
+    """Concatenate walked pages and keep one row per PR: the newest ``updated_at`` wins.
+
+    Pages shift while they are walked (page-number pagination over a live ordering), so a PR
+    can appear twice; on equal ``updated_at`` the later-fetched copy wins. Output is sorted by
+    number so that equal inputs give equal tables.
+    """
+    tables = [t for t in pages if t.num_rows]
+    if not tables:
+        return PULL_REQUEST_SCHEMA.empty_table()
+    table = pa.concat_tables(tables)
+    # Both columns are non-nullable in the schema; the stubs type to_pylist() as Optional.
+    numbers = cast("list[int]", table.column("number").to_pylist())
+    updated = cast("list[datetime]", table.column("updated_at").to_pylist())
+    best: dict[int, int] = {}
+    for index, (number, stamp) in enumerate(zip(numbers, updated, strict=True)):
+        current = best.get(number)
+        if current is None or stamp >= updated[current]:
+            best[number] = index
+    order = [best[number] for number in sorted(best)]
+    return table.take(pa.array(order, pa.int64()))
+
+
+@dataclass(frozen=True)
+class CheckRunTarget:
+    """One head SHA to fetch, the PRs whose head it is, and whether its ETag may be sent.
+
+    ``conditional`` is False when some PR just moved onto this SHA (or is new): a 304 would
+    then mean "no rows" for a PR that has none stored yet.
+    """
+
+    head_sha: str
+    pr_numbers: tuple[int, ...]
+    conditional: bool
+
+
+@dataclass(frozen=True)
+class _Head:
+    number: int
+    head_sha: str
+    state: str
+    closed_at: datetime | None
+    seen: bool
+
+
+def plan_check_run_targets(
+    seen: pa.Table,
+    known: Mapping[int, KnownPullRequest],
+    mode: SyncMode,
+    *,
+    now: datetime,
+    lookback: timedelta | None,
+    refresh_open: bool = True,
+    fetched_shas: Container[str] = frozenset(),
+) -> list[CheckRunTarget]:
+    """Head SHAs whose check runs must be fetched in this discovery.
+
+    * a PR seen with a new or moved head SHA: unconditional fetch;
+    * a PR open now or at the last sync (``refresh_open``): conditional fetch — free when
+      unchanged, and the only way to see re-runs, which GitHub signals nowhere on the PR (a
+      re-run just before a merge is only visible this way);
+    * a PR (seen or not) whose stored runs are not all completed: conditional fetch;
+    * full mode: also every PR seen whose head SHA was never fetched (``fetched_shas`` = the
+      SHAs with a stored ETag): fills check runs skipped earlier by the look-back, while closed
+      PRs with completed runs cost nothing (finished runs cannot change).
+    Closed PRs whose ``closed_at`` lies before ``now - lookback`` are skipped (budget guard).
+    """
+    heads = _current_heads(seen, known, include_known=mode == "incremental")
+    window_start = None if lookback is None else now - lookback
+    wanted: set[str] = set()
+    unconditional: set[str] = set()
+    by_sha: dict[str, list[int]] = {}
+    for head in heads:
+        by_sha.setdefault(head.head_sha, []).append(head.number)
+        previous = known.get(head.number)
+        moved = previous is None or previous.head_sha != head.head_sha
+        closed_before_window = (
+            head.state != "open"
+            and window_start is not None
+            and head.closed_at is not None
+            and head.closed_at < window_start
+        )
+        if closed_before_window:
+            continue
+        pending = previous is not None and previous.checks_pending
+        was_open = previous is not None and previous.state == "open"
+        backfill = mode != "incremental" and head.head_sha not in fetched_shas
+        needed = (
+            (head.seen and (moved or backfill or mode == "single"))
+            or (refresh_open and (head.state == "open" or was_open))
+            or pending
+        )
+        if needed:
+            wanted.add(head.head_sha)
+            if head.seen and moved:
+                unconditional.add(head.head_sha)
+    return [
+        CheckRunTarget(sha, tuple(sorted(by_sha[sha])), sha not in unconditional)
+        for sha in sorted(wanted)
+    ]
+
+
+def _current_heads(
+    seen: pa.Table, known: Mapping[int, KnownPullRequest], include_known: bool
+) -> list[_Head]:
+    rows: list[dict[str, Any]] = seen.select(
+        ["number", "head_sha", "state", "closed_at"]
+    ).to_pylist()
+    heads = [_Head(r["number"], r["head_sha"], r["state"], r["closed_at"], True) for r in rows]
+    if include_known:
+        numbers = {h.number for h in heads}
+        heads += [
+            _Head(k.number, k.head_sha, k.state, k.closed_at, False)
+            for k in known.values()
+            if k.number not in numbers
+        ]
+    return heads
+
+
+def encode_check_run_validators(pages: list[tuple[str, str | None]]) -> str | None:
+    """Store the ETags of every page of one SHA's check-run list in one cursor string.
+
+    ``pages`` is ``[(url, etag), ...]`` in walk order. One page (the usual case): just its
+    ETag. More pages: the first line is page 1's ETag, each further line ``<url> <etag>`` with
+    the URL GitHub gave in ``Link``. Needed because runs are ordered by id, so a status change
+    on page 2 leaves page 1's ETag unchanged. ETags and URLs contain no spaces or newlines.
+    Returns None when a page had no ETag (nothing safe to store).
+    """
+    if not pages or any(etag is None for _, etag in pages):
+        return None
+    first = str(pages[0][1])
+    return "\n".join([first] + [f"{url} {etag}" for url, etag in pages[1:]])
+
+
+def decode_check_run_validators(value: str) -> tuple[str, list[tuple[str, str]]]:
+    """Inverse of :func:`encode_check_run_validators`: (page-1 ETag, [(url, etag), ...])."""
+    first, *rest = value.split("\n")
+    later: list[tuple[str, str]] = []
+    for line in rest:
+        url, _, etag = line.partition(" ")
+        later.append((url, etag))
+    return first, later
+
+
+def prune_check_run_etags(etags: Mapping[str, str], relevant_shas: Iterable[str]) -> dict[str, str]:
+    """Keep ETags only for SHAs that are still some PR's head, so the cursor does not grow."""
+    keep = set(relevant_shas)
+    return {sha: etag for sha, etag in etags.items() if sha in keep}

@@ -1,0 +1,1 @@
+"""GitHub adapter: the httpx transport (``client``) and PR/check-run discovery (``discovery``)."""

@@ -1,0 +1,342 @@
+"""Thin httpx transport for GitHub REST: send, then let ``core.github_protocol`` decide.
+
+What lives here and nowhere else: the connection pool (keep-alive, gzip — httpx asks for and
+decodes it), the concurrency bound, sleeping, the random draw for jitter, and translation of
+httpx exceptions into :mod:`prmon_pipeline.core.errors`. Everything GitHub-specific (headers,
+Link, rate-limit arithmetic) is a pure function in ``core.github_protocol``.
+
+The token is only ever placed in the ``Authorization`` header: it is excluded from the config's
+repr, never formatted into an exception, a log line or a counter. httpx drops it on redirects
+to another host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import httpx
+import orjson
+
+from prmon_pipeline.core.errors import (
+    GitHubError,
+    PermissionDeniedError,
+    RateLimitedError,
+    TransientGitHubError,
+)
+from prmon_pipeline.core.github_protocol import (
+    Decision,
+    Outcome,
+    RateLimit,
+    backoff_delay,
+    classify_response,
+    header_value,
+    next_page_url,
+    request_headers,
+)
+
+Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class GitHubConfig:
+    """Connection settings; ``token`` is kept out of ``repr`` (and so out of logs)."""
+
+    api_url: str = "https://api.github.com"
+    token: str | None = field(default=None, repr=False)
+    timeout: float = 30.0
+    max_concurrency: int = 8
+    user_agent: str = "prmon-pipeline"
+    max_retries: int = 5
+    backoff_base: float = 1.0
+    backoff_cap: float = 60.0
+    max_rate_limit_waits: int = 6
+    max_wait_seconds: float = 3900.0
+    """A single rate-limit wait longer than this raises :class:`RateLimitedError` instead."""
+
+
+@dataclass(frozen=True)
+class ClientCounters:
+    """A snapshot of what a client (or one repository's discovery) cost."""
+
+    requests: int = 0
+    not_modified: int = 0
+    bytes: int = 0
+    retries: int = 0
+    waits: int = 0
+    wait_seconds: float = 0.0
+    rate_limit_remaining: int | None = None
+    rate_limit_reset: int | None = None
+
+
+@dataclass
+class RequestTally:
+    """Mutable counters; the client updates its own and, optionally, a caller's (per repo)."""
+
+    requests: int = 0
+    not_modified: int = 0
+    bytes: int = 0
+    retries: int = 0
+    waits: int = 0
+    wait_seconds: float = 0.0
+    rate_limit_remaining: int | None = None
+    rate_limit_reset: int | None = None
+
+    def snapshot(self) -> ClientCounters:
+        return ClientCounters(**vars(self))
+
+
+@dataclass(frozen=True)
+class GitHubResponse:
+    """One answered request, after retries: a 2xx or a 304 (``not_modified``)."""
+
+    status: int
+    url: str
+    headers: Mapping[str, str]
+    data: Any
+    """The decoded JSON body (None for a 304): decoded once, here, to detect truncation."""
+    moved_permanently: bool
+    """True when a 301 was followed: the repository was renamed or transferred."""
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    @property
+    def etag(self) -> str | None:
+        return header_value(self.headers, "etag")
+
+    @property
+    def next_url(self) -> str | None:
+        return next_page_url(self.headers)
+
+
+class GitHubClient:
+    """Async GitHub REST client: ``async with GitHubClient(config) as client: ...``.
+
+    ``transport`` (e.g. ``httpx.ASGITransport(app=fakehub_app)``), ``sleep``, ``clock`` (epoch
+    seconds, compared with ``x-ratelimit-reset``) and ``rng`` are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        config: GitHubConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep = asyncio.sleep,
+        clock: Clock = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._limit = asyncio.Semaphore(config.max_concurrency)
+        self._tally = RequestTally()
+        self._blocked_until = 0.0
+        limits = httpx.Limits(
+            max_connections=config.max_concurrency,
+            max_keepalive_connections=config.max_concurrency,
+        )
+        self._http = httpx.AsyncClient(
+            base_url=config.api_url.rstrip("/") + "/",
+            transport=transport,
+            timeout=httpx.Timeout(config.timeout),
+            limits=limits,
+            follow_redirects=True,
+            max_redirects=5,
+        )
+
+    async def __aenter__(self) -> GitHubClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    @property
+    def counters(self) -> ClientCounters:
+        return self._tally.snapshot()
+
+    async def get(
+        self,
+        url: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        etag: str | None = None,
+        context: str = "",
+        tally: RequestTally | None = None,
+    ) -> GitHubResponse:
+        """GET ``url`` (relative to ``api_url``, or absolute from a Link header).
+
+        Retries transient failures with jittered back-off and waits out rate limits; returns a
+        2xx or 304, else raises a :class:`GitHubError` subclass whose message starts with
+        ``context`` (the repository) and never contains the token.
+        """
+        tallies = (self._tally,) if tally is None else (self._tally, tally)
+        where = f"{context}: GET {_display_path(url)}" if context else f"GET {_display_path(url)}"
+        attempts = _Attempts()
+        while True:
+            await self._respect_block(tallies)
+            try:
+                response = await self._send(url, params, etag, tallies)
+                decision = classify_response(
+                    response.status_code,
+                    response.headers,
+                    response.content,
+                    self._clock(),
+                    attempts.secondary,
+                )
+                ok = decision.outcome is Outcome.OK
+                data = _decode(response.content, response.headers) if ok else None
+            except (httpx.TransportError, _TruncatedBodyError) as exc:
+                decision = Decision(Outcome.RETRY, reason=type(exc).__name__)
+            if decision.outcome in (Outcome.OK, Outcome.NOT_MODIFIED):
+                return _answer(response, data, tallies)
+            await self._recover(decision, attempts, where, tallies)
+
+    async def _recover(
+        self,
+        decision: Decision,
+        attempts: _Attempts,
+        where: str,
+        tallies: tuple[RequestTally, ...],
+    ) -> None:
+        """Back off, or schedule a rate-limit wait, or raise the terminal error."""
+        if decision.outcome is Outcome.RETRY:
+            if attempts.retries >= self.config.max_retries:
+                raise TransientGitHubError(
+                    f"{where}: gave up after {attempts.retries} retries: {decision.reason}"
+                )
+            jitter = self._rng.random()
+            config = self.config
+            delay = backoff_delay(attempts.retries, config.backoff_base, config.backoff_cap, jitter)
+            attempts.retries += 1
+            for counts in tallies:
+                counts.retries += 1
+            await self._sleep(delay)
+        elif decision.outcome is Outcome.WAIT:
+            attempts.waits += 1
+            attempts.secondary += decision.secondary
+            if attempts.waits > self.config.max_rate_limit_waits:
+                raise RateLimitedError(
+                    f"{where}: still rate limited after {attempts.waits - 1} waits "
+                    f"({decision.reason})",
+                    decision.wait_seconds,
+                )
+            if decision.wait_seconds > self.config.max_wait_seconds:
+                raise RateLimitedError(
+                    f"{where}: {decision.reason}, a wait of {decision.wait_seconds:.0f} s "
+                    "exceeds max_wait_seconds",
+                    decision.wait_seconds,
+                )
+            until = self._clock() + decision.wait_seconds
+            self._blocked_until = max(self._blocked_until, until)
+        elif decision.outcome is Outcome.PERMISSION:
+            raise PermissionDeniedError(
+                f"{where}: {decision.reason} (no access, or it does not exist; not retried)"
+            )
+        else:
+            raise GitHubError(f"{where}: {decision.reason}")
+
+    async def _respect_block(self, tallies: tuple[RequestTally, ...]) -> None:
+        """Sleep until a rate-limit wait announced by any request has passed.
+
+        One shared deadline: when one request learns that the token is exhausted (or a
+        secondary limit hit), every concurrent request waits too instead of hammering GitHub.
+        """
+        delay = self._blocked_until - self._clock()
+        if delay > 0:
+            for counts in tallies:
+                counts.waits += 1
+                counts.wait_seconds += delay
+            await self._sleep(delay)
+
+    async def _send(
+        self,
+        url: str,
+        params: Mapping[str, str | int] | None,
+        etag: str | None,
+        tallies: tuple[RequestTally, ...],
+    ) -> httpx.Response:
+        headers = request_headers(self.config.user_agent, self.config.token, etag)
+        async with self._limit:
+            response = await self._http.get(url, params=params, headers=headers)
+        hops = 1 + len(response.history)
+        limit = RateLimit.from_headers(response.headers)
+        for counts in tallies:
+            counts.requests += hops
+            counts.bytes += response.num_bytes_downloaded or len(response.content)
+            if limit is not None:
+                counts.rate_limit_remaining = limit.remaining
+                counts.rate_limit_reset = limit.reset_epoch
+        return response
+
+
+@dataclass
+class _Attempts:
+    """Per-request counts: transient retries, rate-limit waits, secondary-limit answers."""
+
+    retries: int = 0
+    waits: int = 0
+    secondary: int = 0
+
+
+def _answer(
+    response: httpx.Response, data: Any, tallies: tuple[RequestTally, ...]
+) -> GitHubResponse:
+    if response.status_code == 304:
+        for counts in tallies:
+            counts.not_modified += 1
+    return GitHubResponse(
+        status=response.status_code,
+        url=str(response.url),
+        headers=response.headers,
+        data=data,
+        moved_permanently=any(r.status_code == 301 for r in response.history),
+    )
+
+
+class _TruncatedBodyError(Exception):
+    """A 2xx body that is not complete JSON (connection cut mid-body): retried."""
+
+
+def _decode(body: bytes, headers: Mapping[str, str]) -> Any:
+    """Decode a 2xx body; an HTML or cut-off body is a transient fault, not data."""
+    content_type = header_value(headers, "content-type") or "application/json"
+    if "json" not in content_type:
+        raise _TruncatedBodyError("non-JSON body on a success response")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise _TruncatedBodyError(str(exc)) from exc
+
+
+def _display_path(url: str) -> str:
+    """The path and query of a URL for messages (never headers, so never the token)."""
+    parsed = httpx.URL(url)
+    if parsed.is_absolute_url:
+        return parsed.raw_path.decode("ascii", "replace")
+    return "/" + url.lstrip("/")
+
+
+__all__ = [
+    "ClientCounters",
+    "GitHubClient",
+    "GitHubConfig",
+    "GitHubResponse",
+    "RequestTally",
+]

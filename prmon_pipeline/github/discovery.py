@@ -1,0 +1,339 @@
+"""Discovery of one repository: PRs (incremental, full or single) and their check runs.
+
+The requests live here; the decisions (where to stop, which SHAs, what to store) are pure
+functions in ``core.discovery_plan``. The output is the input of the changeset stage: an Arrow
+table of PRs seen, an Arrow table of check runs seen, the new cursors and the costs.
+
+Consistency under a live ordering: list pulls is page-number pagination over ``updated_at
+desc``, so a PR updated *during* the walk jumps to page 1 and may be skipped. After the walk,
+page 1 is asked again with the ETag it had: a 304 (free) proves nothing moved to the top;
+otherwise the top is walked again down to the newest ``updated_at`` already seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TypeVar
+from urllib.parse import quote
+
+import pyarrow as pa
+
+from prmon_pipeline.core.discovery_plan import (
+    CheckRunTarget,
+    KnownPullRequest,
+    decode_check_run_validators,
+    encode_check_run_validators,
+    latest_per_number,
+    newest_updated_at,
+    page_reaches_cutoff,
+    plan_check_run_targets,
+    prune_check_run_etags,
+    walk_cutoff,
+)
+from prmon_pipeline.core.errors import ConfigurationError, MalformedResponseError
+from prmon_pipeline.core.github_json import parse_check_runs, parse_pull_requests
+from prmon_pipeline.core.models import SyncCursors, SyncMode
+from prmon_pipeline.core.repo_key import parse_repo_key
+from prmon_pipeline.core.schemas import CHECK_RUN_SCHEMA
+from prmon_pipeline.github.client import GitHubClient, GitHubResponse, RequestTally
+
+PULLS_PARAMS: Mapping[str, str | int] = {
+    "state": "all",
+    "sort": "updated",
+    "direction": "desc",
+    "per_page": 100,
+}
+CHECK_RUNS_PARAMS: Mapping[str, str | int] = {"filter": "all", "per_page": 100}
+MAX_RECHECKS = 5
+"""Re-reads of page 1 after a walk; each is a free 304 unless PRs changed during the walk."""
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DiscoveryStats:
+    """What one repository's discovery read and cost (``requests`` include redirects)."""
+
+    requests: int
+    not_modified: int
+    bytes: int
+    retries: int
+    waits: int
+    wait_seconds: float
+    pull_request_pages: int
+    pull_requests: int
+    check_run_shas: int
+    check_run_shas_unchanged: int
+    check_runs: int
+    rate_limit_remaining: int | None
+    rate_limit_reset: int | None
+
+
+@dataclass(frozen=True)
+class DiscoveryResult:
+    """PRs and check runs seen in one repository, plus the cursors to commit with them.
+
+    ``pulls_unchanged``: page 1 of the PR list answered 304 (nothing was updated). In ``full``
+    mode ``pull_requests`` is the complete list (numbers absent from it were deleted).
+    ``renamed_to``: the repository answered 301 and is now called this.
+    """
+
+    repository: str
+    mode: SyncMode
+    pull_requests: pa.Table
+    check_runs: pa.Table
+    cursors: SyncCursors
+    stats: DiscoveryStats
+    renamed_to: str | None
+    pulls_unchanged: bool
+
+
+@dataclass
+class _Walk:
+    pages: list[pa.Table]
+    first_etag: str | None
+    unchanged: bool
+    moved: bool
+    page_count: int
+
+
+async def discover_repository(
+    client: GitHubClient,
+    repository: str,
+    cursors: SyncCursors,
+    known: Mapping[int, KnownPullRequest],
+    *,
+    mode: SyncMode = "incremental",
+    pr_number: int | None = None,
+    now: datetime,
+    overlap: timedelta = timedelta(minutes=5),
+    check_runs_lookback: timedelta | None = timedelta(days=30),
+    refresh_open_checks: bool = True,
+) -> DiscoveryResult:
+    """Discover one repository's changed PRs and check runs since ``cursors``.
+
+    ``known`` is the warehouse's view (head SHA, state, whether stored checks are pending);
+    ``now`` bounds the check-run look-back for closed PRs (None = no bound).
+    """
+    name = str(parse_repo_key(repository))
+    if mode == "single" and pr_number is None:
+        raise ConfigurationError(f"{name}: single mode needs a pull request number")
+    tally = RequestTally()
+    if mode == "single":
+        walk = await _fetch_single(client, name, int(pr_number or 0), tally)
+    else:
+        cutoff = walk_cutoff(cursors.pulls_watermark, overlap) if mode == "incremental" else None
+        etag = cursors.pulls_etag if mode == "incremental" else None
+        walk = await _walk_pulls(client, name, etag, cutoff, overlap, tally=tally)
+    renamed_to = await _resolve_rename(client, name, tally) if walk.moved else None
+    current = renamed_to or name
+    pull_requests = latest_per_number(walk.pages)
+    targets = plan_check_run_targets(
+        pull_requests,
+        known,
+        mode,
+        now=now,
+        lookback=check_runs_lookback,
+        refresh_open=refresh_open_checks,
+        fetched_shas=cursors.check_run_etags.keys(),
+    )
+    fetched = await _fetch_all_check_runs(client, current, targets, cursors, tally)
+    check_runs = _concat_runs([f.table for f in fetched])
+    new_cursors = _next_cursors(cursors, mode, walk, pull_requests, known=known, fetched=fetched)
+    stats = DiscoveryStats(
+        requests=tally.requests,
+        not_modified=tally.not_modified,
+        bytes=tally.bytes,
+        retries=tally.retries,
+        waits=tally.waits,
+        wait_seconds=tally.wait_seconds,
+        pull_request_pages=walk.page_count,
+        pull_requests=pull_requests.num_rows,
+        check_run_shas=len(targets),
+        check_run_shas_unchanged=sum(f.unchanged for f in fetched),
+        check_runs=check_runs.num_rows,
+        rate_limit_remaining=tally.rate_limit_remaining,
+        rate_limit_reset=tally.rate_limit_reset,
+    )
+    return DiscoveryResult(
+        name, mode, pull_requests, check_runs, new_cursors, stats, renamed_to, walk.unchanged
+    )
+
+
+def _repo_path(repository: str) -> str:
+    return "repos/" + quote(repository, safe="/")
+
+
+async def _fetch_single(
+    client: GitHubClient, repository: str, number: int, tally: RequestTally
+) -> _Walk:
+    response = await client.get(
+        f"{_repo_path(repository)}/pulls/{number}", context=repository, tally=tally
+    )
+    page = parse_pull_requests(_expect(response, dict, repository), repository)
+    return _Walk([page], None, False, response.moved_permanently, 1)
+
+
+async def _walk_pulls(
+    client: GitHubClient,
+    repository: str,
+    etag: str | None,
+    cutoff: datetime | None,
+    overlap: timedelta,
+    *,
+    tally: RequestTally,
+) -> _Walk:
+    """Walk list pulls down to ``cutoff``, then re-check page 1 until it answers 304."""
+    url = f"{_repo_path(repository)}/pulls"
+    first = await client.get(url, params=PULLS_PARAMS, etag=etag, context=repository, tally=tally)
+    if first.not_modified:
+        return _Walk([], etag, True, first.moved_permanently, 0)
+    walk = _Walk([], first.etag, False, first.moved_permanently, 0)
+    await _walk_from(client, repository, first, cutoff, walk, tally=tally)
+    for _ in range(MAX_RECHECKS):
+        top = newest_updated_at(latest_per_number(walk.pages))
+        again = await client.get(
+            url, params=PULLS_PARAMS, etag=walk.first_etag, context=repository, tally=tally
+        )
+        if again.not_modified:
+            break
+        walk.first_etag = again.etag
+        recheck_cutoff = None if top is None else top - overlap
+        await _walk_from(client, repository, again, recheck_cutoff, walk, tally=tally)
+    return walk
+
+
+async def _walk_from(
+    client: GitHubClient,
+    repository: str,
+    response: GitHubResponse,
+    cutoff: datetime | None,
+    walk: _Walk,
+    *,
+    tally: RequestTally,
+) -> None:
+    while True:
+        page = parse_pull_requests(_expect(response, list, repository), repository)
+        walk.pages.append(page)
+        walk.page_count += 1
+        next_url = response.next_url
+        if next_url is None or page_reaches_cutoff(page, cutoff):
+            return
+        response = await client.get(next_url, context=repository, tally=tally)
+
+
+async def _resolve_rename(client: GitHubClient, repository: str, tally: RequestTally) -> str:
+    """A 301 means renamed or transferred: ask the repository (redirected) for its name now."""
+    response = await client.get(_repo_path(repository), context=repository, tally=tally)
+    data = _expect(response, dict, repository)
+    full_name = data.get("full_name")
+    if not isinstance(full_name, str):
+        raise MalformedResponseError(f"{repository}: repository: field 'full_name' missing")
+    return str(parse_repo_key(full_name))
+
+
+@dataclass(frozen=True)
+class _ChecksFetch:
+    head_sha: str
+    table: pa.Table
+    validators: str | None
+    unchanged: bool
+
+
+async def _fetch_all_check_runs(
+    client: GitHubClient,
+    repository: str,
+    targets: list[CheckRunTarget],
+    cursors: SyncCursors,
+    tally: RequestTally,
+) -> list[_ChecksFetch]:
+    """Fetch every target SHA concurrently; the client's semaphore bounds the requests."""
+    bound = asyncio.Semaphore(max(1, client.config.max_concurrency))
+
+    async def one(target: CheckRunTarget) -> _ChecksFetch:
+        stored = cursors.check_run_etags.get(target.head_sha) if target.conditional else None
+        async with bound:
+            return await _fetch_check_runs(client, repository, target, stored, tally)
+
+    return list(await asyncio.gather(*(one(t) for t in targets)))
+
+
+async def _fetch_check_runs(
+    client: GitHubClient,
+    repository: str,
+    target: CheckRunTarget,
+    stored: str | None,
+    tally: RequestTally,
+) -> _ChecksFetch:
+    """All pages of one SHA's runs, or "unchanged" when every stored page ETag answers 304."""
+    url = f"{_repo_path(repository)}/commits/{target.head_sha}/check-runs"
+    first_etag, later = decode_check_run_validators(stored) if stored else (None, [])
+    first = await client.get(
+        url, params=CHECK_RUNS_PARAMS, etag=first_etag, context=repository, tally=tally
+    )
+    if first.not_modified:
+        for page_url, page_etag in later:
+            page = await client.get(page_url, etag=page_etag, context=repository, tally=tally)
+            if not page.not_modified:
+                break
+        else:
+            return _ChecksFetch(target.head_sha, CHECK_RUN_SCHEMA.empty_table(), stored, True)
+        first = await client.get(url, params=CHECK_RUNS_PARAMS, context=repository, tally=tally)
+    tables: list[pa.Table] = []
+    validators: list[tuple[str, str | None]] = []
+    response = first
+    while True:
+        envelope = _expect(response, dict, repository)
+        tables.append(parse_check_runs(envelope, repository, target.pr_numbers))
+        validators.append((response.url, response.etag))
+        if response.next_url is None:
+            break
+        response = await client.get(response.next_url, context=repository, tally=tally)
+    table = _concat_runs(tables)
+    return _ChecksFetch(target.head_sha, table, encode_check_run_validators(validators), False)
+
+
+def _concat_runs(tables: list[pa.Table]) -> pa.Table:
+    non_empty = [t for t in tables if t.num_rows]
+    return pa.concat_tables(non_empty) if non_empty else CHECK_RUN_SCHEMA.empty_table()
+
+
+def _next_cursors(
+    cursors: SyncCursors,
+    mode: SyncMode,
+    walk: _Walk,
+    pull_requests: pa.Table,
+    *,
+    known: Mapping[int, KnownPullRequest],
+    fetched: list[_ChecksFetch],
+) -> SyncCursors:
+    """Watermark = newest ``updated_at`` seen (never moved back); ETags of what was read."""
+    etags = dict(cursors.check_run_etags)
+    for result in fetched:
+        if result.validators is None:
+            etags.pop(result.head_sha, None)
+        else:
+            etags[result.head_sha] = result.validators
+    heads = set(pull_requests.column("head_sha").to_pylist())
+    if mode != "full":
+        heads |= {k.head_sha for k in known.values()}
+    etags = prune_check_run_etags(etags, (h for h in heads if isinstance(h, str)))
+    if mode == "single":
+        return replace(cursors, check_run_etags=etags)
+    seen = newest_updated_at(pull_requests)
+    watermark = cursors.pulls_watermark
+    if seen is not None and (watermark is None or seen > watermark):
+        watermark = seen
+    return SyncCursors(pulls_watermark=watermark, pulls_etag=walk.first_etag, check_run_etags=etags)
+
+
+def _expect(response: GitHubResponse, kind: type[T], repository: str) -> T:
+    if not isinstance(response.data, kind):
+        raise MalformedResponseError(
+            f"{repository}: GET {response.url}: expected a JSON {kind.__name__}, "
+            f"got {type(response.data).__name__}"
+        )
+    return response.data

@@ -1,0 +1,141 @@
+"""The pure discovery rules: cutoffs, duplicates, which SHAs to poll, validator cursors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+
+from prmon_pipeline.core.discovery_plan import (
+    CheckRunTarget,
+    KnownPullRequest,
+    decode_check_run_validators,
+    encode_check_run_validators,
+    known_pull_requests_from_arrow,
+    latest_per_number,
+    page_reaches_cutoff,
+    plan_check_run_targets,
+    prune_check_run_etags,
+    walk_cutoff,
+)
+from prmon_pipeline.core.schemas import CHECK_RUN_SCHEMA, PULL_REQUEST_SCHEMA
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def pr(
+    number: int,
+    *,
+    sha: str = "",
+    state: str = "open",
+    updated: int = 0,
+    closed: int | None = None,
+    title: str = "t",
+) -> dict[str, Any]:
+    return {
+        "number": number,
+        "github_id": number * 10,
+        "title": title,
+        "body": None,
+        "state": state,
+        "draft": False,
+        "author_login": "a",
+        "base_ref": "main",
+        "base_sha": "b" * 40,
+        "head_ref": f"f{number}",
+        "head_sha": sha or f"{number:040d}",
+        "head_repo_full_name": None,
+        "labels": [],
+        "assignees": [],
+        "html_url": "u",
+        "created_at": NOW - timedelta(days=100),
+        "updated_at": NOW - timedelta(hours=updated),
+        "closed_at": None if closed is None else NOW - timedelta(days=closed),
+        "merged_at": None,
+    }
+
+
+def table(*rows: dict[str, Any]) -> pa.Table:
+    return pa.Table.from_pylist(list(rows), PULL_REQUEST_SCHEMA)
+
+
+def test_cutoff_and_stop_rule() -> None:
+    assert walk_cutoff(None, timedelta(minutes=5)) is None
+    cutoff = walk_cutoff(NOW, timedelta(minutes=5))
+    assert cutoff == NOW - timedelta(minutes=5)
+    assert not page_reaches_cutoff(table(pr(1, updated=0)), cutoff)
+    assert page_reaches_cutoff(table(pr(1, updated=0), pr(2, updated=1)), cutoff)
+    assert not page_reaches_cutoff(table(pr(2, updated=1)), None)
+
+
+def test_duplicates_across_pages_resolve_to_the_newest() -> None:
+    first = table(pr(1, updated=5, title="old"), pr(2, updated=4))
+    second = table(pr(1, updated=1, title="new"), pr(3, updated=9))
+    result = latest_per_number([first, second])
+    assert result.column("number").to_pylist() == [1, 2, 3]
+    assert result.column("title").to_pylist()[0] == "new"
+    assert result.schema == PULL_REQUEST_SCHEMA
+    assert latest_per_number([]).num_rows == 0
+
+
+def test_targets_for_moved_open_pending_and_old_closed_prs() -> None:
+    seen = table(
+        pr(1, sha="new1"),  # head moved: unconditional
+        pr(2, sha="same2"),  # open, unchanged head: conditional (re-runs)
+        pr(3, sha="same3", state="closed", closed=1),  # closed, nothing pending: skipped
+        pr(4, sha="new4", state="merged", closed=90),  # moved but closed long ago: look-back
+        pr(9, sha="same9", state="closed", closed=1),  # was open at the last sync: conditional
+    )
+    known = {
+        1: KnownPullRequest(1, "old1", "open"),
+        2: KnownPullRequest(2, "same2", "open"),
+        3: KnownPullRequest(3, "same3", "closed", NOW - timedelta(days=1)),
+        4: KnownPullRequest(4, "old4", "merged", NOW - timedelta(days=90)),
+        5: KnownPullRequest(5, "sha5", "closed", NOW - timedelta(days=2), checks_pending=True),
+        6: KnownPullRequest(6, "sha6", "closed", NOW - timedelta(days=2)),
+        7: KnownPullRequest(7, "same2", "closed", NOW - timedelta(days=200)),  # shares a SHA
+        9: KnownPullRequest(9, "same9", "open"),
+    }
+    targets = plan_check_run_targets(
+        seen, known, "incremental", now=NOW, lookback=timedelta(days=30)
+    )
+    assert targets == [
+        CheckRunTarget("new1", (1,), conditional=False),
+        CheckRunTarget("same2", (2, 7), conditional=True),
+        CheckRunTarget("same9", (9,), conditional=True),
+        CheckRunTarget("sha5", (5,), conditional=True),
+    ]
+    everything = plan_check_run_targets(seen, known, "full", now=NOW, lookback=None)
+    assert {t.head_sha for t in everything} == {"new1", "same2", "same3", "new4", "same9"}
+    # Full mode skips closed PRs whose finished runs were fetched before (an ETag is stored).
+    again = plan_check_run_targets(
+        seen, known, "full", now=NOW, lookback=None, fetched_shas={"same3", "new4"}
+    )
+    assert {t.head_sha for t in again} == {"new1", "same2", "new4", "same9"}  # new4 moved
+
+
+def test_known_prs_from_a_warehouse_snapshot() -> None:
+    prs = table(pr(1, sha="a"), pr(2, sha="b", state="closed", closed=3))
+    runs = pa.Table.from_pylist(
+        [
+            {"pr_number": 1, "github_id": 1, "head_sha": "a", "name": "n", "status": "queued"},
+            {"pr_number": 2, "github_id": 2, "head_sha": "old", "name": "n", "status": "queued"},
+            {"pr_number": 2, "github_id": 3, "head_sha": "b", "name": "n", "status": "completed"},
+        ],
+        CHECK_RUN_SCHEMA,
+    )
+    known = known_pull_requests_from_arrow(prs, runs)
+    assert known[1].checks_pending and known[1].head_sha == "a"
+    assert not known[2].checks_pending  # the queued run belongs to an old head
+    assert known[2].closed_at == NOW - timedelta(days=3)
+
+
+def test_validators_round_trip_and_pruning() -> None:
+    assert encode_check_run_validators([("u1", 'W/"a"')]) == 'W/"a"'
+    value = encode_check_run_validators([("u1", '"a"'), ("https://x/r?page=2", 'W/"b"')])
+    assert value is not None
+    assert decode_check_run_validators(value) == ('"a"', [("https://x/r?page=2", 'W/"b"')])
+    assert decode_check_run_validators('W/"a"') == ('W/"a"', [])
+    assert encode_check_run_validators([("u1", None)]) is None
+    assert prune_check_run_etags({"a": "1", "b": "2"}, ["b", "c"]) == {"b": "2"}
