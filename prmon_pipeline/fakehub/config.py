@@ -1,0 +1,78 @@
+"""Knobs of the simulated world and of the HTTP front end.
+
+Two separate objects because one world may be served by several apps (for example one with
+``rate_limit_status=403`` and one with 429) and the world must stay the single ground truth.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WorldConfig:
+    """Shape of the generated world; the same config and the same calls give the same world.
+
+    Fractions are per pull request (``matrix_fraction``/``no_checks_fraction`` per head
+    commit). ``events_per_hour`` is the mean number of PR events per repository per simulated
+    hour that :meth:`World.advance` draws; check runs progress on their own schedule.
+    """
+
+    seed: int = 1
+    repositories: int = 3
+    prs_per_repository: int = 50
+    check_runs_per_sha: int = 8
+    owner: str = "acme"
+    start: datetime = datetime(2026, 1, 1, tzinfo=UTC)
+    history_days: int = 365
+    open_fraction: float = 0.35
+    merged_fraction: float = 0.5
+    draft_fraction: float = 0.1
+    fork_fraction: float = 0.25
+    deleted_fork_fraction: float = 0.05
+    deleted_owner_fraction: float = 0.03
+    matrix_fraction: float = 0.03
+    matrix_runs: tuple[int, int] = (101, 260)
+    no_checks_fraction: float = 0.1
+    long_body_fraction: float = 0.03
+    long_body_bytes: int = 70_000
+    events_per_hour: float = 30.0
+    rerun_fraction: float = 0.15
+    stale_after_seconds: int = 14 * 86400
+    api_url: str = "https://api.github.com"
+    html_url: str = "https://github.com"
+
+
+def _default_clock() -> float:
+    return time.time()
+
+
+@dataclass(frozen=True, slots=True)
+class HubConfig:
+    """HTTP behaviour: authentication, primary and secondary limits, GHES prefix, gzip.
+
+    ``unauthenticated_rate_limit`` defaults to ``rate_limit`` (not GitHub's 60/h) so the
+    token-less demo can sync a whole world; set it to 60 to be strict. ``free_304_requires_auth``
+    follows the current docs wording (a 304 is free only when authorised); off by default.
+    ``secondary_style`` is ``modern``, ``legacy`` (2018: no rate-limit headers) or
+    ``body_only`` (no ``Retry-After``); ``secondary_status`` overrides ``rate_limit_status``.
+    """
+
+    rate_limit: int = 5000
+    require_auth: bool = False
+    valid_tokens: frozenset[str] = field(default_factory=frozenset)
+    rate_limit_status: int = 403
+    secondary_concurrency: int | None = None
+    secondary_per_minute: int | None = None
+    secondary_status: int | None = None
+    secondary_style: str = "modern"
+    ghes: bool = False
+    clock: Callable[[], float] = _default_clock
+    unauthenticated_rate_limit: int | None = None
+    free_304_requires_auth: bool = False
+    gzip: bool = True
+    fault_seed: int = 0
+    page_cache_entries: int = 4096

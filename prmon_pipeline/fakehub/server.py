@@ -1,0 +1,108 @@
+"""Running the app for real: a uvicorn server on a loopback port, in a thread or standalone.
+
+``serve`` binds the socket itself (port 0 = a free port) before uvicorn starts, so the URL is
+known without parsing logs and two test servers never race for a port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import uvicorn
+from starlette.applications import Starlette
+
+from prmon_pipeline.fakehub.app import GHES_PREFIX, create_app
+from prmon_pipeline.fakehub.config import HubConfig, WorldConfig
+from prmon_pipeline.fakehub.world import World
+
+
+@contextmanager
+def serve(app: Starlette, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve ``app`` in a background thread; yields the base URL (with ``/api/v3`` on GHES)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound_port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app,
+        log_level="critical",
+        lifespan="off",
+        server_header=False,
+        access_log=False,
+        backlog=2048,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("fakehub server did not start")
+        time.sleep(0.01)
+    prefix = GHES_PREFIX if app.state.hub.config.ghes else ""
+    try:
+        yield f"http://{host}:{bound_port}{prefix}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="prmon fakehub serve", description="Serve a simulated GitHub REST API."
+    )
+    parser.add_argument("--repos", type=int, default=3, help="number of repositories")
+    parser.add_argument("--prs", type=int, default=50, help="pull requests per repository")
+    parser.add_argument("--checks", type=int, default=8, help="check runs per head SHA")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--owner", default="acme")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--rate-limit", type=int, default=5000)
+    parser.add_argument("--token", action="append", default=[], help="valid token (repeatable)")
+    parser.add_argument("--require-auth", action="store_true")
+    parser.add_argument("--ghes", action="store_true", help="serve under /api/v3")
+    parser.add_argument(
+        "--tick", type=float, default=1.0, help="wall seconds between world advances (0: frozen)"
+    )
+    parser.add_argument(
+        "--speed", type=float, default=60.0, help="simulated seconds per wall second"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``prmon fakehub serve``: serve until interrupted, advancing the world on a tick."""
+    args = _parser().parse_args(argv)
+    world = World(
+        WorldConfig(
+            seed=args.seed,
+            repositories=args.repos,
+            prs_per_repository=args.prs,
+            check_runs_per_sha=args.checks,
+            owner=args.owner,
+        )
+    )
+    hub_cfg = HubConfig(
+        rate_limit=args.rate_limit,
+        require_auth=args.require_auth,
+        valid_tokens=frozenset(args.token),
+        ghes=args.ghes,
+    )
+    app = create_app(world, hub_cfg)
+    with serve(app, host=args.host, port=args.port) as url:
+        print(f"fakehub serving {len(world.repository_names())} repositories at {url}", flush=True)
+        try:
+            while True:
+                time.sleep(args.tick if args.tick > 0 else 3600)
+                if args.tick > 0:
+                    world.advance(args.tick * args.speed)
+        except KeyboardInterrupt:
+            pass
+    return 0

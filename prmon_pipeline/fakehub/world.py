@@ -1,0 +1,208 @@
+"""The simulated GitHub world: the ground truth the server renders and tests compare to.
+
+All reads and writes take one re-entrant lock, because a test thread may ``advance`` while the
+server thread renders a page; the version counters (world, repository, commit) change on every
+visible mutation and key the page caches in ``pages.py``.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from prmon_pipeline.fakehub import checks
+from prmon_pipeline.fakehub.config import WorldConfig
+from prmon_pipeline.fakehub.model import CheckRun, Commit, PullRequest, Repository
+from prmon_pipeline.fakehub.render import check_run_bytes, pr_full, pr_simple_bytes
+from prmon_pipeline.fakehub.render_repository import full_repo_json
+from prmon_pipeline.fakehub.world_evolution import advance as evolve
+from prmon_pipeline.fakehub.world_evolution import apply_to_pr
+from prmon_pipeline.fakehub.world_generation import Population, generate
+
+JSON = dict[str, Any]
+
+
+class World:
+    """N repositories x M pull requests with check runs, evolving with :meth:`advance`."""
+
+    def __init__(self, cfg: WorldConfig) -> None:
+        self.cfg = cfg
+        self.lock = threading.RLock()
+        self.version = 0
+        self.pop: Population
+        self.rng: random.Random
+        self.pop, self.rng = generate(cfg)
+        self.now_epoch = int(cfg.start.timestamp())
+        self.active: dict[str, Commit] = {}
+        self._by_name: dict[str, Repository] = {r.full_name.lower(): r for r in self.pop.repos}
+        self._by_id: dict[int, Repository] = {r.id: r for r in self.pop.repos}
+        self._moved: dict[str, int] = {}
+        recent = self.now_epoch - cfg.stale_after_seconds - 7200
+        for commit in self.pop.commits.values():
+            if commit.created_at >= recent:
+                self.materialize(commit)
+
+    @property
+    def now(self) -> datetime:
+        """The simulated clock (UTC); only :meth:`advance` moves it."""
+        return datetime.fromtimestamp(self.now_epoch, UTC)
+
+    # -- lookups -----------------------------------------------------------------------
+
+    def repository_names(self) -> list[str]:
+        """Current ``owner/name`` of every served repository."""
+        with self.lock:
+            return [r.full_name for r in self.pop.repos]
+
+    def find_repository(self, full_name: str) -> Repository | None:
+        """Case-insensitive lookup by current name (GitHub matches names case-insensitively)."""
+        return self._by_name.get(full_name.lower())
+
+    def moved_repository_id(self, full_name: str) -> int | None:
+        """Id of the repository that used to be called ``full_name`` (for the 301)."""
+        return self._moved.get(full_name.lower())
+
+    def repository_by_id(self, repo_id: int) -> Repository | None:
+        """The ``/repositories/{id}`` alias lookup."""
+        return self._by_id.get(repo_id)
+
+    def _repo(self, full_name: str) -> Repository:
+        repo = self.find_repository(full_name)
+        if repo is None:
+            raise KeyError(full_name)
+        return repo
+
+    def commit(self, repo: Repository, ref: str) -> Commit | None:
+        """A commit by SHA, or by ``heads/BRANCH``/branch name of an open same-repo PR."""
+        found = self.pop.commits.get(ref.lower())
+        if found is not None:
+            return found if found.repo is repo else None
+        branch = ref.removeprefix("refs/").removeprefix("heads/")
+        for pr in reversed(list(repo.pulls.values())):
+            if pr.head_ref == branch and not pr.is_fork and pr.state == "open":
+                return self.pop.commits[pr.head_sha]
+        return None
+
+    def materialize(self, commit: Commit) -> list[CheckRun]:
+        """The commit's runs, built on first use; unfinished commits join the active set."""
+        if commit.runs is None and checks.materialize(
+            commit, self.cfg.seed, self.pop.apps, self.now_epoch, self.cfg.stale_after_seconds
+        ):
+            self.active[commit.sha] = commit
+        assert commit.runs is not None
+        return commit.runs
+
+    # -- ground truth --------------------------------------------------------------------
+
+    def pull_request_bytes(self, pr: PullRequest) -> bytes:
+        """The exact bytes of ``pr`` as a ``GET /pulls`` list item."""
+        return pr_simple_bytes(pr, self.cfg.api_url, self.cfg.html_url)
+
+    def pull_requests(self, full_name: str) -> list[JSON]:
+        """Every PR of the repository (any state), number descending, as the list serves it."""
+        with self.lock:
+            repo = self._repo(full_name)
+            return [orjson.loads(self.pull_request_bytes(p)) for p in reversed(repo.pulls.values())]
+
+    def pull_request(self, full_name: str, number: int) -> JSON:
+        """One PR in the single-GET ``pull-request`` shape."""
+        with self.lock:
+            pr = self._repo(full_name).pulls[number]
+            return pr_full(pr, self.cfg.api_url, self.cfg.html_url)
+
+    def repository(self, full_name: str) -> JSON:
+        """``GET /repos/{o}/{r}`` body."""
+        with self.lock:
+            return full_repo_json(self._repo(full_name), self.cfg.api_url, self.cfg.html_url)
+
+    def run_bytes(self, run: CheckRun, commit: Commit) -> bytes:
+        """The exact bytes of one run as served."""
+        return check_run_bytes(run, commit, self.cfg.api_url, self.cfg.html_url)
+
+    def sorted_runs(self, commit: Commit) -> list[CheckRun]:
+        """All runs of a commit, newest first (descending id, as GitHub orders them)."""
+        return sorted(self.materialize(commit), key=lambda r: r.id, reverse=True)
+
+    def check_runs(self, full_name: str, head_sha: str) -> list[JSON]:
+        """All runs on ``head_sha`` (``filter=all``), newest first, as served."""
+        with self.lock:
+            commit = self.commit(self._repo(full_name), head_sha)
+            if commit is None:
+                return []
+            return [orjson.loads(self.run_bytes(r, commit)) for r in self.sorted_runs(commit)]
+
+    # -- mutations -----------------------------------------------------------------------
+
+    def bump(self, repo: Repository) -> None:
+        """Record a visible change in ``repo`` (invalidates its cached pages)."""
+        repo.version += 1
+        self.version += 1
+
+    def bump_commit(self, commit: Commit) -> None:
+        """Record a change of a commit's runs or of its PR links."""
+        commit.version += 1
+        self.version += 1
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock and apply the PR events and check-run transitions due meanwhile."""
+        with self.lock:
+            evolve(self, int(seconds))
+
+    def apply_event(self, full_name: str, number: int, kind: str) -> JSON:
+        """Apply one PR event now (``edit``, ``label``, ``people``, ``push``, ``force_push``,
+        ``close``, ``merge``, ``reopen``, ``draft``, ``auto_merge``, ``rerun``); returns the
+        PR as the list serves it afterwards. PR events bump ``updated_at`` to :attr:`now`;
+        ``rerun`` touches only the head commit's runs.
+        """
+        with self.lock:
+            pr = self._repo(full_name).pulls[number]
+            apply_to_pr(self, kind, pr)
+            doc: JSON = orjson.loads(self.pull_request_bytes(pr))
+            return doc
+
+    def rename_repository(self, old_full_name: str, new_name: str) -> None:
+        """Rename; the old ``owner/name`` then answers ``301`` to ``/repositories/{id}``."""
+        with self.lock:
+            repo = self._repo(old_full_name)
+            del self._by_name[repo.full_name.lower()]
+            self._moved[repo.full_name.lower()] = repo.id
+            repo.name = new_name
+            repo.rev += 1
+            self._by_name[repo.full_name.lower()] = repo
+            self._moved.pop(repo.full_name.lower(), None)
+            self.bump(repo)
+
+    def rerun_check_run(self, full_name: str, head_sha: str, name: str | None = None) -> JSON:
+        """Re-run a completed run on ``head_sha`` (by name, else the newest completed one).
+
+        Returns the new run; the PR's ``updated_at`` does not move (checks belong to commits).
+        """
+        with self.lock:
+            commit = self.commit(self._repo(full_name), head_sha)
+            if commit is None:
+                raise KeyError(head_sha)
+            for old in self.sorted_runs(commit):
+                if old.status == "completed" and (name is None or old.name == name):
+                    run = checks.rerun(commit, old, self.now_epoch, self.rng)
+                    if run is not None:
+                        self.active[commit.sha] = commit
+                        self.version += 1
+                        doc: JSON = orjson.loads(self.run_bytes(run, commit))
+                        return doc
+            raise LookupError(f"no completed run to re-run on {head_sha}")
+
+    def touch_check_runs_only(self, full_name: str, number: int | None = None) -> str:
+        """Make a check-run-only change on a PR's head (a re-run); returns the head SHA."""
+        with self.lock:
+            repo = self._repo(full_name)
+            prs = [repo.pulls[number]] if number is not None else list(repo.pulls.values())
+            for pr in prs:
+                commit = self.pop.commits[pr.head_sha]
+                if any(r.status == "completed" for r in self.materialize(commit)):
+                    self.rerun_check_run(full_name, pr.head_sha)
+                    return pr.head_sha
+            raise LookupError(f"no PR of {full_name} has a completed run")
