@@ -52,7 +52,9 @@ CREATE INDEX pull_requests_repository_head_sha ON prmon.pull_requests (repositor
 CREATE TABLE prmon.check_runs (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     -- Denormalised so a repository's snapshot and MERGE need no join through pull_requests.
-    repository_id   bigint      NOT NULL REFERENCES prmon.repositories (id) ON DELETE CASCADE,
+    -- No foreign key of its own: pull_request_id's already ties the row to its repository (and
+    -- cascades), and a second per-row RI trigger would double the cost of loading check runs.
+    repository_id   bigint      NOT NULL,
     pull_request_id bigint      NOT NULL REFERENCES prmon.pull_requests (id) ON DELETE CASCADE,
     github_id       bigint      NOT NULL,
     head_sha        text        NOT NULL,

@@ -165,7 +165,8 @@ def count_new_check_runs_sql() -> str:
         f" JOIN {qualified('pull_requests')} p"
         " ON p.repository_id = %(repository_id)s AND p.number = s.pr_number"
         f" WHERE NOT EXISTS (SELECT 1 FROM {qualified('check_runs')} t"
-        " WHERE t.pull_request_id = p.id AND t.github_id = s.github_id)"
+        " WHERE t.repository_id = %(repository_id)s"
+        " AND t.pull_request_id = p.id AND t.github_id = s.github_id)"
     )
 
 
@@ -179,7 +180,8 @@ def merge_check_runs_sql() -> str:
         f" USING (SELECT p.id AS pull_request_id, {column_list(columns, 'c.')}"
         f" FROM {quote_ident(STAGE_CHECK_RUNS)} c JOIN {qualified('pull_requests')} p"
         " ON p.repository_id = %(repository_id)s AND p.number = c.pr_number) AS s"
-        " ON t.pull_request_id = s.pull_request_id AND t.github_id = s.github_id"
+        " ON t.repository_id = %(repository_id)s"
+        " AND t.pull_request_id = s.pull_request_id AND t.github_id = s.github_id"
         f" WHEN MATCHED AND {_status_rank('s')} >= {_status_rank('t')}"
         f" AND {_distinct(data_columns, 't', 's')}"
         f" THEN UPDATE SET {assignments}, synced_at = now()"

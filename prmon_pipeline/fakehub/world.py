@@ -164,6 +164,17 @@ class World:
             doc: JSON = orjson.loads(self.pull_request_bytes(pr))
             return doc
 
+    def delete_pull_request(self, full_name: str, number: int) -> None:
+        """Remove a PR, as GitHub Support does for spam: it vanishes from every list.
+
+        Only a full reconciliation can notice this (nothing is updated, nothing bumps), which is
+        exactly what the sync's soft delete is for.
+        """
+        with self.lock:
+            repo = self._repo(full_name)
+            del repo.pulls[number]
+            self.bump(repo)
+
     def rename_repository(self, old_full_name: str, new_name: str) -> None:
         """Rename; the old ``owner/name`` then answers ``301`` to ``/repositories/{id}``."""
         with self.lock:

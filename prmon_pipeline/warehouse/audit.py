@@ -6,7 +6,7 @@ afterwards in a short transaction of its own, because the load's was rolled back
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import psycopg
@@ -109,20 +109,9 @@ def record_failure(
     return int(str(row[0]))
 
 
-def record_dry_run(conn: Conn, repository_id: int, audit: SyncAudit, result: LoadResult) -> int:
+def record_dry_run(conn: Conn, repository_id: int, audit: SyncAudit, preview: LoadResult) -> int:
     """A dry run writes nothing but this audit row, with the counts it would have produced."""
     with conn.transaction():
         run_id = insert_sync_run(conn, repository_id, audit)
-        finish_sync_run(conn, LoadResult(run_id, *_counts(result)), audit)
+        finish_sync_run(conn, replace(preview, sync_run_id=run_id), audit)
     return run_id
-
-
-def _counts(result: LoadResult) -> tuple[int, int, int, int, int, int]:
-    return (
-        result.prs_new,
-        result.prs_updated,
-        result.prs_deleted,
-        result.check_runs_new,
-        result.check_runs_updated,
-        result.state_changes,
-    )

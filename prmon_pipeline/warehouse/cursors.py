@@ -33,6 +33,11 @@ def write_cursors(
             "now": now,
         },
     )
+    # The set of ETags is replaced: discovery prunes those of heads no PR points at any more.
+    conn.execute(
+        "DELETE FROM prmon.check_run_etags WHERE repository_id = %s AND NOT head_sha = ANY(%s)",
+        (repository_id, list(cursors.check_run_etags)),
+    )
     if cursors.check_run_etags:
         with conn.cursor() as cursor:
             cursor.executemany(

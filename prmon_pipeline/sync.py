@@ -1,0 +1,403 @@
+"""``sync_repository``: discovery → snapshot → changeset → load for one repository.
+
+The same stage functions run under Dagster (one asset per stage, persisted between steps) and
+under ``prmon sync`` (all stages in one call). Nothing here imports Dagster.
+
+Failures: any error in a stage ends the run for this repository; the load's transaction is then
+rolled back whole, the failure is recorded in a short transaction of its own (``sync_runs`` row
+with ``status = failed``, ``failure_count + 1``, ``last_error``), and a :class:`SyncError` naming
+the repository and the stage is raised. Transient database errors (serialization failure,
+deadlock, lost connection, admin shutdown) are retried with back-off first: the transaction is
+redone whole, so a retry is always safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pyarrow as pa
+
+from prmon_pipeline.core.changeset import Changeset, compute_changeset
+from prmon_pipeline.core.discovery_plan import KnownPullRequest
+from prmon_pipeline.core.errors import PrmonError
+from prmon_pipeline.core.models import SyncCursors, SyncMode
+from prmon_pipeline.core.repo_key import parse_repo_key
+from prmon_pipeline.github.client import GitHubClient
+from prmon_pipeline.github.discovery import DiscoveryResult, discover_repository
+from prmon_pipeline.warehouse.audit import LoadResult, SyncAudit, record_dry_run, record_failure
+from prmon_pipeline.warehouse.connection import connect
+from prmon_pipeline.warehouse.cursors import read_cursors
+from prmon_pipeline.warehouse.load import load_changeset
+from prmon_pipeline.warehouse.repositories import Repository, get_repository, rename_repository
+from prmon_pipeline.warehouse.retry import with_transient_retries
+from prmon_pipeline.warehouse.snapshot import read_pull_request_index, read_snapshot
+
+Conn = psycopg.Connection[tuple[object, ...]]
+Now = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SyncError(PrmonError):
+    """A repository's sync failed at a named stage; the failure is already recorded."""
+
+    def __init__(self, repository: str, stage: str, cause: BaseException) -> None:
+        reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        super().__init__(f"{repository}: {stage} failed: {reason}")
+        self.repository = repository
+        self.stage = stage
+        self.transient = getattr(cause, "transient", False)
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """How to sync: the mode, a dry run, one PR, and the limits that protect the rate limit."""
+
+    mode: SyncMode = "incremental"
+    dry_run: bool = False
+    pr_number: int | None = None
+    overlap: timedelta = timedelta(minutes=5)
+    check_runs_lookback: timedelta | None = timedelta(days=30)
+    dagster_run_id: str | None = None
+    load_attempts: int = 4
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What one repository's sync saw, changed and cost."""
+
+    repository: str
+    mode: SyncMode
+    dry_run: bool
+    changeset: Changeset
+    load: LoadResult
+    discovery: DiscoveryResult
+    durations: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, object]:
+        """Flat figures for tables, JSON output and Dagster metadata."""
+        counters = self.discovery.stats
+        return {
+            "repository": self.repository,
+            "mode": self.mode,
+            "dry_run": self.dry_run,
+            "prs_seen": self.discovery.pull_requests.num_rows,
+            "check_runs_seen": self.discovery.check_runs.num_rows,
+            "prs_new": self.load.prs_new,
+            "prs_updated": self.load.prs_updated,
+            "prs_unchanged": self.changeset.prs_unchanged,
+            "prs_deleted": self.load.prs_deleted,
+            "check_runs_new": self.load.check_runs_new,
+            "check_runs_updated": self.load.check_runs_updated,
+            "state_changes": self.load.state_changes,
+            "api_requests": counters.requests,
+            "api_not_modified": counters.not_modified,
+            "rate_limit_remaining": counters.rate_limit_remaining,
+            "retries": counters.retries,
+            "waits": counters.waits,
+            **{f"seconds_{stage}": round(s, 4) for stage, s in self.durations.items()},
+        }
+
+
+@contextmanager
+def _timed(durations: dict[str, float], stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        durations[stage] = durations.get(stage, 0.0) + time.perf_counter() - start
+
+
+@dataclass(frozen=True)
+class SyncContext:
+    """What the warehouse knows of a repository before discovery: its row, cursors and index."""
+
+    repository: Repository
+    cursors: SyncCursors
+    index: pa.Table
+
+
+def read_sync_context(database_url: str, repository: str) -> SyncContext:
+    """Look the repository up (a clear error if unregistered) with its cursors and PR index."""
+    key = parse_repo_key(repository)
+    with connect(database_url, autocommit=True) as conn:
+        row = get_repository(conn, key)
+        return SyncContext(row, read_cursors(conn, row.id), read_pull_request_index(conn, row.id))
+
+
+async def discover(
+    client: GitHubClient, context: SyncContext, options: SyncOptions, now: datetime
+) -> DiscoveryResult:
+    """The discovery stage: what GitHub shows now, within the rate limit."""
+    return await discover_repository(
+        client,
+        context.repository.full_name,
+        context.cursors,
+        known_pull_requests(context.index),
+        mode=options.mode,
+        pr_number=options.pr_number,
+        now=now,
+        overlap=options.overlap,
+        check_runs_lookback=options.check_runs_lookback,
+    )
+
+
+def known_pull_requests(index: pa.Table) -> dict[int, KnownPullRequest]:
+    """The warehouse's PR index as discovery wants it: number → head SHA, state, pending checks."""
+    return {
+        int(row["number"]): KnownPullRequest(
+            number=int(row["number"]),
+            head_sha=str(row["head_sha"]),
+            state=str(row["state"]),
+            closed_at=row["closed_at"],
+            checks_pending=bool(row["checks_pending"]),
+        )
+        for row in index.select(
+            ["number", "head_sha", "state", "closed_at", "checks_pending"]
+        ).to_pylist()
+    }
+
+
+def build_changeset(
+    database_url: str,
+    context: SyncContext,
+    discovery: DiscoveryResult,
+    mode: SyncMode,
+    *,
+    durations: dict[str, float] | None = None,
+    attempts: int = 4,
+) -> Changeset:
+    """Snapshot the touched rows (all rows in full mode) and diff them against discovery."""
+    durations = {} if durations is None else durations
+    numbers: list[int] | None = None
+    if mode != "full":
+        touched = discovery.pull_requests.column("number").to_pylist()
+        touched += discovery.check_runs.column("pr_number").to_pylist()
+        numbers = [int(str(n)) for n in touched]
+
+    def snapshot() -> tuple[pa.Table, pa.Table]:
+        with connect(database_url, autocommit=True) as conn:
+            return read_snapshot(conn, context.repository.id, numbers)
+
+    with _timed(durations, "snapshot"):
+        snapshot_prs, snapshot_runs = with_transient_retries(snapshot, attempts)
+    with _timed(durations, "changeset"):
+        return compute_changeset(
+            discovery.pull_requests, snapshot_prs, discovery.check_runs, snapshot_runs, mode
+        )
+
+
+def apply_changeset(
+    database_url: str,
+    context: SyncContext,
+    discovery: DiscoveryResult,
+    changeset: Changeset,
+    *,
+    options: SyncOptions,
+    started_at: datetime,
+    now: Now = utc_now,
+    sleep: Callable[[float], None] = time.sleep,
+) -> LoadResult:
+    """The load stage, retried whole on transient database errors; dry runs only audit."""
+    audit = _audit(discovery, changeset, options, started_at)
+    repository_id = context.repository.id
+    if options.dry_run:
+        with connect(database_url, autocommit=True) as conn:
+            preview = _preview(changeset)
+            return replace(preview, sync_run_id=record_dry_run(conn, repository_id, audit, preview))
+
+    def load() -> LoadResult:
+        with connect(database_url, autocommit=True) as conn:
+            if discovery.renamed_to:
+                rename_repository(conn, repository_id, discovery.renamed_to)
+            return load_changeset(
+                conn,
+                repository_id,
+                pull_requests=changeset.prs_to_upsert,
+                check_runs=changeset.check_runs_to_upsert,
+                deleted_numbers=[
+                    int(str(n)) for n in changeset.prs_deleted.column("number").to_pylist()
+                ],
+                cursors=discovery.cursors,
+                audit=audit,
+                now=now(),
+            )
+
+    return with_transient_retries(load, options.load_attempts, sleep)
+
+
+def _preview(changeset: Changeset) -> LoadResult:
+    """What the load would report for this changeset (a dry run's figures)."""
+    return LoadResult(
+        sync_run_id=0,
+        prs_new=changeset.prs_new.num_rows,
+        prs_updated=changeset.prs_updated.num_rows,
+        prs_deleted=changeset.prs_deleted.num_rows,
+        check_runs_new=changeset.check_runs_new.num_rows,
+        check_runs_updated=changeset.check_runs_updated.num_rows,
+        state_changes=changeset.state_transitions.num_rows,
+    )
+
+
+def _audit(
+    discovery: DiscoveryResult, changeset: Changeset, options: SyncOptions, started_at: datetime
+) -> SyncAudit:
+    stats = discovery.stats
+    return SyncAudit(
+        mode=options.mode,
+        started_at=started_at,
+        dry_run=options.dry_run,
+        api_requests=stats.requests,
+        api_not_modified=stats.not_modified,
+        rate_limit_remaining=stats.rate_limit_remaining,
+        prs_unchanged=changeset.prs_unchanged,
+        dagster_run_id=options.dagster_run_id,
+    )
+
+
+def record_sync_failure(
+    database_url: str,
+    repository: Repository,
+    *,
+    options: SyncOptions,
+    started_at: datetime,
+    error: str,
+    discovery: DiscoveryResult | None = None,
+    now: Now = utc_now,
+) -> None:
+    """Record a failed run in its own transaction (the load's, if any, was rolled back)."""
+    stats = discovery.stats if discovery else None
+    audit = SyncAudit(
+        mode=options.mode,
+        started_at=started_at,
+        dry_run=options.dry_run,
+        api_requests=stats.requests if stats else 0,
+        api_not_modified=stats.not_modified if stats else 0,
+        rate_limit_remaining=stats.rate_limit_remaining if stats else None,
+        dagster_run_id=options.dagster_run_id,
+    )
+    with connect(database_url, autocommit=True) as conn:
+        record_failure(conn, repository.id, audit, error, now())
+
+
+async def sync_repository(
+    repository: str,
+    *,
+    database_url: str,
+    client: GitHubClient,
+    options: SyncOptions | None = None,
+    now: Now = utc_now,
+) -> SyncResult:
+    """Sync one repository end to end and return its figures; raise :class:`SyncError` on failure.
+
+    The failure is recorded in the warehouse before the error is raised.
+    """
+    options = options or SyncOptions()
+    started_at = now()
+    durations: dict[str, float] = {}
+    # Database stages run in worker threads so that other repositories' HTTP requests keep
+    # flowing on the event loop meanwhile (psycopg and Polars release the GIL while they work).
+    context = await asyncio.to_thread(read_sync_context, database_url, repository)
+    discovery: DiscoveryResult | None = None
+    stage = "discovery"
+    try:
+        with _timed(durations, "discovery"):
+            discovery = await discover(client, context, options, started_at)
+        stage = "changeset"
+        changeset = await asyncio.to_thread(
+            build_changeset,
+            database_url,
+            context,
+            discovery,
+            options.mode,
+            durations=durations,
+            attempts=options.load_attempts,
+        )
+        stage = "load"
+        with _timed(durations, "load"):
+            load = await asyncio.to_thread(
+                apply_changeset,
+                database_url,
+                context,
+                discovery,
+                changeset,
+                options=options,
+                started_at=started_at,
+                now=now,
+            )
+    except Exception as exc:
+        error = SyncError(context.repository.full_name, stage, exc)
+        await asyncio.to_thread(
+            record_sync_failure,
+            database_url,
+            context.repository,
+            options=options,
+            started_at=started_at,
+            error=str(error),
+            discovery=discovery,
+            now=now,
+        )
+        raise error from exc
+    return SyncResult(
+        repository=context.repository.full_name,
+        mode=options.mode,
+        dry_run=options.dry_run,
+        changeset=changeset,
+        load=load,
+        discovery=discovery,
+        durations=durations,
+    )
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    """One repository's result in a multi-repository sync: figures, or the error it met."""
+
+    repository: str
+    result: SyncResult | None = None
+    error: PrmonError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+async def sync_repositories(
+    repositories: list[str],
+    *,
+    database_url: str,
+    client: GitHubClient,
+    options: SyncOptions | None = None,
+    concurrency: int = 4,
+    on_done: Callable[[SyncOutcome], None] | None = None,
+    now: Now = utc_now,
+) -> list[SyncOutcome]:
+    """Sync many repositories concurrently (at most ``concurrency`` at once).
+
+    Each repository is isolated: one failing (its failure recorded) never stops the others.
+    The GitHub client's own bound still limits concurrent requests across all of them.
+    """
+    limit = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(repository: str) -> SyncOutcome:
+        async with limit:
+            try:
+                result = await sync_repository(
+                    repository, database_url=database_url, client=client, options=options, now=now
+                )
+                outcome = SyncOutcome(repository, result=result)
+            except PrmonError as exc:
+                outcome = SyncOutcome(repository, error=exc)
+        if on_done is not None:
+            on_done(outcome)
+        return outcome
+
+    return list(await asyncio.gather(*(one(r) for r in repositories)))

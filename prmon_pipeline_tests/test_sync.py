@@ -1,0 +1,381 @@
+"""The sync engine end to end on a real PostgreSQL, GitHub played by fakehub (ASGI transport).
+
+Convergence after world evolution, state history, faults that must leave data and cursors as they
+were (and be recorded), and concurrent loads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import psycopg
+import pytest
+
+from prmon_pipeline.core.errors import PrmonError
+from prmon_pipeline.core.models import SyncCursors
+from prmon_pipeline.fakehub import FaultSpec, HubConfig, World, WorldConfig, create_app
+from prmon_pipeline.github.client import GitHubClient, GitHubConfig
+from prmon_pipeline.sync import (
+    SyncError,
+    SyncOptions,
+    SyncResult,
+    sync_repositories,
+    sync_repository,
+)
+from prmon_pipeline.warehouse.connection import connect
+from prmon_pipeline.warehouse.cursors import read_cursors
+from prmon_pipeline.warehouse.migrations import migrate
+from prmon_pipeline.warehouse.repositories import add_repository, get_repository
+from prmon_pipeline_tests.databases import throwaway_database
+from prmon_pipeline_tests.ground_truth import assert_warehouse_matches, warehouse_tables
+
+EXACT = SyncOptions(check_runs_lookback=None)
+
+
+@pytest.fixture
+def warehouse(server_url: str) -> Iterator[str]:
+    for url in throwaway_database(server_url, "prmon_test_sync"):
+        with connect(url, autocommit=True) as conn:
+            migrate(conn)
+        yield url
+
+
+@pytest.fixture
+def world() -> World:
+    return World(WorldConfig(seed=11, repositories=2, prs_per_repository=60, check_runs_per_sha=5))
+
+
+def _register(url: str, world: World) -> None:
+    with connect(url, autocommit=True) as conn:
+        for name in world.repository_names():
+            add_repository(conn, name)
+
+
+def _client(world: World, hub: HubConfig | None = None) -> tuple[GitHubClient, object]:
+    app = create_app(world, hub or HubConfig())
+    config = GitHubConfig(api_url="http://fakehub.test", max_retries=2, backoff_base=0.0)
+    return GitHubClient(config, transport=httpx.ASGITransport(app=app), sleep=_no_sleep), app
+
+
+async def _no_sleep(_: float) -> None:
+    return None
+
+
+def _sync(
+    url: str, world: World, client: GitHubClient, name: str, options: SyncOptions = EXACT
+) -> SyncResult:
+    return asyncio.run(
+        sync_repository(
+            name, database_url=url, client=client, options=options, now=lambda: world.now
+        )
+    )
+
+
+def _history(url: str, name: str) -> dict[int, list[tuple[str | None, str]]]:
+    with connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT p.number, h.from_state, h.to_state FROM prmon.pr_state_history h"
+            " JOIN prmon.pull_requests p ON p.id = h.pull_request_id"
+            " JOIN prmon.repositories r ON r.id = p.repository_id"
+            " WHERE r.full_name = %s ORDER BY h.id",
+            (name,),
+        ).fetchall()
+    history: dict[int, list[tuple[str | None, str]]] = {}
+    for number, before, after in rows:
+        history.setdefault(int(str(number)), []).append((before, after))  # type: ignore[arg-type]
+    return history
+
+
+def _states(world: World, name: str) -> dict[int, str]:
+    states = {}
+    for pr in world.pull_requests(name):
+        merged = pr["merged_at"] is not None
+        states[pr["number"]] = "merged" if merged else pr["state"]
+    return states
+
+
+@pytest.mark.parametrize("steps", [(600, 3600, 7200, 60, 86400)])
+def test_warehouse_converges_to_ground_truth_and_history_has_every_seen_change(
+    warehouse: str, world: World, steps: tuple[int, ...]
+) -> None:
+    _register(warehouse, world)
+    client, _ = _client(world)
+    observed: dict[str, list[dict[int, str]]] = {name: [] for name in world.repository_names()}
+    for step in (0, *steps):
+        world.advance(step)
+        for name in world.repository_names():
+            _sync(warehouse, world, client, name)
+            observed[name].append(_states(world, name))
+            assert_warehouse_matches(warehouse, world, name)
+    for name, snapshots in observed.items():
+        expected: dict[int, list[tuple[str | None, str]]] = {}
+        for states in snapshots:
+            for number, state in states.items():
+                seen = expected.setdefault(number, [])
+                last = seen[-1][1] if seen else None
+                if state != last:
+                    seen.append((last, state))
+        assert _history(warehouse, name) == expected
+
+
+def test_an_unchanged_repository_costs_no_rate_limit(warehouse: str, world: World) -> None:
+    _register(warehouse, world)
+    client, app = _client(world)
+    name = world.repository_names()[0]
+    _sync(warehouse, world, client, name)
+    hub = app.state.hub  # type: ignore[attr-defined]
+    before = hub.rate_limit_remaining()
+    steady = _sync(warehouse, world, client, name)
+    assert hub.rate_limit_remaining() == before
+    assert steady.discovery.stats.requests == steady.discovery.stats.not_modified
+    assert (steady.load.prs_new, steady.load.prs_updated, steady.load.check_runs_new) == (0, 0, 0)
+
+
+def test_check_run_only_changes_are_picked_up(warehouse: str, world: World) -> None:
+    _register(warehouse, world)
+    client, _ = _client(world)
+    name = world.repository_names()[0]
+    _sync(warehouse, world, client, name)
+    open_with_runs = [
+        pr["number"]
+        for pr in world.pull_requests(name)
+        if pr["state"] == "open"
+        and any(run["status"] == "completed" for run in world.check_runs(name, pr["head"]["sha"]))
+    ]
+    # Re-runs on open PRs are polled (free 304s when nothing moved); closed PRs whose runs all
+    # completed are not polled again, by design, to protect the rate limit.
+    sha = world.touch_check_runs_only(name, open_with_runs[0])
+    result = _sync(warehouse, world, client, name)
+    assert result.discovery.pull_requests.num_rows == 0
+    assert result.load.check_runs_new >= 1
+    assert sha in result.discovery.check_runs.column("head_sha").to_pylist()
+    assert_warehouse_matches(warehouse, world, name)
+
+
+def _cursors(url: str, name: str) -> object:
+    with connect(url, autocommit=True) as conn:
+        return read_cursors(conn, get_repository(conn, name).id)
+
+
+def _failures(url: str, name: str) -> tuple[int, str | None, int]:
+    with connect(url, autocommit=True) as conn:
+        repository = get_repository(conn, name)
+        failed = conn.execute(
+            "SELECT count(*) FROM prmon.sync_runs WHERE repository_id = %s AND status = 'failed'",
+            (repository.id,),
+        ).fetchone()
+    assert failed is not None
+    return repository.failure_count, repository.last_error, int(str(failed[0]))
+
+
+def test_github_failure_half_way_changes_nothing_and_is_recorded(
+    warehouse: str, world: World
+) -> None:
+    _register(warehouse, world)
+    client, app = _client(world)
+    name = world.repository_names()[0]
+    _sync(warehouse, world, client, name)
+    world.advance(7200)
+    prs_before, runs_before = warehouse_tables(warehouse, name)
+    cursors_before = _cursors(warehouse, name)
+    app.state.hub.faults.add(FaultSpec(route="check_runs", kind="502", rate=1.0))  # type: ignore[attr-defined]
+    with pytest.raises(SyncError, match=rf"^{name}: discovery failed: "):
+        _sync(warehouse, world, client, name)
+    prs_after, runs_after = warehouse_tables(warehouse, name)
+    assert prs_after.equals(prs_before) and runs_after.equals(runs_before)
+    assert _cursors(warehouse, name) == cursors_before
+    count, error, failed_runs = _failures(warehouse, name)
+    assert (count, failed_runs) == (1, 1) and error and "discovery failed" in error
+    app.state.hub.faults.clear()  # type: ignore[attr-defined]
+    _sync(warehouse, world, client, name)
+    assert_warehouse_matches(warehouse, world, name)
+    assert _failures(warehouse, name)[0] == 0
+
+
+def test_constraint_violation_rolls_back_and_next_sync_converges(
+    warehouse: str, world: World
+) -> None:
+    _register(warehouse, world)
+    client, _ = _client(world)
+    name = world.repository_names()[0]
+    with connect(warehouse, autocommit=True) as conn:
+        conn.execute(
+            "ALTER TABLE prmon.pull_requests ADD CONSTRAINT test_no_open"
+            " CHECK (state <> 'open') NOT VALID"
+        )
+    with pytest.raises(SyncError, match=rf"^{name}: load failed: .*test_no_open"):
+        _sync(warehouse, world, client, name)
+    prs, runs = warehouse_tables(warehouse, name)
+    assert prs.height == 0 and runs.height == 0
+    assert _cursors(warehouse, name) == SyncCursors()
+    with connect(warehouse, autocommit=True) as conn:
+        conn.execute("ALTER TABLE prmon.pull_requests DROP CONSTRAINT test_no_open")
+    _sync(warehouse, world, client, name)
+    assert_warehouse_matches(warehouse, world, name)
+
+
+def test_statement_timeout_rolls_back_and_is_recorded(warehouse: str, world: World) -> None:
+    _register(warehouse, world)
+    client, _ = _client(world)
+    name = world.repository_names()[0]
+    separator = "&" if "?" in warehouse else "?"
+    timed = f"{warehouse}{separator}options=-c%20statement_timeout%3D300"
+    locker = psycopg.connect(warehouse)
+    locker.execute("LOCK TABLE prmon.pull_requests IN SHARE MODE")  # MERGE must wait
+    try:
+        with pytest.raises(SyncError, match="statement timeout"):
+            _sync(
+                timed, world, client, name, SyncOptions(check_runs_lookback=None, load_attempts=1)
+            )
+    finally:
+        locker.rollback()
+        locker.close()
+    assert warehouse_tables(warehouse, name)[0].height == 0
+    assert _failures(warehouse, name)[2] == 1
+    _sync(warehouse, world, client, name)
+    assert_warehouse_matches(warehouse, world, name)
+
+
+def _terminate_when_copying(url: str, stop: threading.Event) -> None:
+    with psycopg.connect(url, autocommit=True) as admin:
+        while not stop.is_set():
+            rows = admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND application_name = 'prmon' AND query LIKE 'COPY \"stage_%%'"
+                " AND pid <> pg_backend_pid()"
+            ).fetchall()
+            for (pid,) in rows:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                stop.set()
+            time.sleep(0.001)
+
+
+def test_backend_terminated_mid_copy_is_retried_whole(warehouse: str) -> None:
+    world = World(WorldConfig(seed=3, repositories=1, prs_per_repository=400, check_runs_per_sha=8))
+    _register(warehouse, world)
+    client, _ = _client(world)
+    name = world.repository_names()[0]
+    stop = threading.Event()
+    killer = threading.Thread(target=_terminate_when_copying, args=(warehouse, stop))
+    killer.start()
+    try:
+        result = _sync(warehouse, world, client, name)
+    finally:
+        stop.set()
+        killer.join()
+    assert result.load.prs_new == len(world.pull_requests(name))
+    assert_warehouse_matches(warehouse, world, name)
+
+
+def test_backend_terminated_without_retries_leaves_nothing(warehouse: str) -> None:
+    world = World(WorldConfig(seed=3, repositories=1, prs_per_repository=400, check_runs_per_sha=8))
+    _register(warehouse, world)
+    client, _ = _client(world)
+    name = world.repository_names()[0]
+    stop = threading.Event()
+    killer = threading.Thread(target=_terminate_when_copying, args=(warehouse, stop))
+    killer.start()
+    try:
+        with pytest.raises(SyncError, match=rf"^{name}: load failed"):
+            _sync(
+                warehouse,
+                world,
+                client,
+                name,
+                SyncOptions(check_runs_lookback=None, load_attempts=1),
+            )
+    finally:
+        stop.set()
+        killer.join()
+    assert warehouse_tables(warehouse, name)[0].height == 0
+    assert _cursors(warehouse, name) == SyncCursors()
+    assert _failures(warehouse, name)[0] == 1
+    _sync(warehouse, world, client, name)
+    assert_warehouse_matches(warehouse, world, name)
+
+
+def test_two_syncs_of_one_repository_at_once_serialise(warehouse: str, world: World) -> None:
+    _register(warehouse, world)
+    name = world.repository_names()[0]
+    outcomes: list[object] = []
+
+    def run() -> None:
+        client, _ = _client(world)
+        try:
+            outcomes.append(_sync(warehouse, world, client, name))
+        except PrmonError as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(isinstance(o, SyncResult) for o in outcomes), outcomes
+    news = sorted(o.load.prs_new for o in outcomes if isinstance(o, SyncResult))
+    assert news == [0, len(world.pull_requests(name))]
+    assert_warehouse_matches(warehouse, world, name)
+
+
+def test_two_repositories_sync_in_parallel(warehouse: str, world: World) -> None:
+    _register(warehouse, world)
+    client, _ = _client(world)
+    outcomes = asyncio.run(
+        sync_repositories(
+            world.repository_names(),
+            database_url=warehouse,
+            client=client,
+            options=EXACT,
+            now=lambda: world.now,
+        )
+    )
+    assert all(o.ok for o in outcomes)
+    for name in world.repository_names():
+        assert_warehouse_matches(warehouse, world, name)
+
+
+def test_dry_run_writes_only_its_audit_row(warehouse: str, world: World) -> None:
+    _register(warehouse, world)
+    client, _ = _client(world)
+    name = world.repository_names()[0]
+    result = _sync(warehouse, world, client, name, SyncOptions(dry_run=True))
+    assert result.load.prs_new == len(world.pull_requests(name))
+    assert warehouse_tables(warehouse, name)[0].height == 0
+    with connect(warehouse, autocommit=True) as conn:
+        rows = conn.execute("SELECT dry_run, status, prs_new FROM prmon.sync_runs").fetchall()
+    assert rows == [(True, "succeeded", len(world.pull_requests(name)))]
+
+
+def test_single_pr_mode_touches_one_pr(warehouse: str, world: World) -> None:
+    _register(warehouse, world)
+    client, _ = _client(world)
+    name = world.repository_names()[0]
+    number = world.pull_requests(name)[-1]["number"]
+    result = _sync(warehouse, world, client, name, SyncOptions(mode="single", pr_number=number))
+    prs, _ = warehouse_tables(warehouse, name)
+    assert result.load.prs_new == 1 and prs["number"].to_list() == [number]
+
+
+def test_full_reconciliation_soft_deletes_vanished_prs(warehouse: str, world: World) -> None:
+    _register(warehouse, world)
+    client, _ = _client(world)
+    name = world.repository_names()[0]
+    _sync(warehouse, world, client, name)
+    gone = world.pull_requests(name)[3]["number"]
+    world.delete_pull_request(name, gone)
+    incremental = _sync(warehouse, world, client, name)
+    assert incremental.load.prs_deleted == 0  # an incremental walk cannot see a deletion
+    full = _sync(warehouse, world, client, name, SyncOptions(mode="full", check_runs_lookback=None))
+    assert full.load.prs_deleted == 1
+    assert_warehouse_matches(warehouse, world, name)
+    with connect(warehouse, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT deleted_at IS NOT NULL FROM prmon.pull_requests WHERE number = %s"
+            " AND repository_id = %s",
+            (gone, get_repository(conn, name).id),
+        ).fetchone()
+    assert row == (True,)
