@@ -7,6 +7,10 @@ were (and be recorded), and concurrent loads.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +21,7 @@ import pytest
 
 from prmon_pipeline.core.errors import PrmonError
 from prmon_pipeline.core.models import SyncCursors
-from prmon_pipeline.fakehub import FaultSpec, HubConfig, World, WorldConfig, create_app
+from prmon_pipeline.fakehub import FaultSpec, HubConfig, World, WorldConfig, create_app, serve
 from prmon_pipeline.github.client import GitHubClient, GitHubConfig
 from prmon_pipeline.sync import (
     SyncError,
@@ -379,3 +383,48 @@ def test_full_reconciliation_soft_deletes_vanished_prs(warehouse: str, world: Wo
             (gone, get_repository(conn, name).id),
         ).fetchone()
     assert row == (True,)
+
+
+def test_loading_process_killed_mid_transaction_leaves_nothing(
+    warehouse: str, world: World
+) -> None:
+    """SIGKILL the CLI while its load waits inside the transaction: nothing is committed."""
+    _register(warehouse, world)
+    name = world.repository_names()[0]
+    blocker = psycopg.connect(warehouse)
+    blocker.execute("LOCK TABLE prmon.check_runs IN SHARE MODE")  # the MERGE into it must wait
+    with serve(create_app(world, HubConfig())) as api_url:
+        env = {**os.environ, "PRMON_DATABASE_URL": warehouse, "PRMON_GITHUB_API_URL": api_url}
+        child = subprocess.Popen(
+            [sys.executable, "-m", "prmon_pipeline.cli", "sync", name],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not _load_is_waiting(warehouse):
+                assert child.poll() is None and time.monotonic() < deadline
+                time.sleep(0.05)
+            child.send_signal(signal.SIGKILL)
+            child.wait(timeout=30)
+        finally:
+            blocker.rollback()
+            blocker.close()
+    deadline = time.monotonic() + 30  # the orphaned backend rolls back once it can run on
+    while _load_is_waiting(warehouse) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert warehouse_tables(warehouse, name)[0].height == 0
+    assert _cursors(warehouse, name) == SyncCursors()
+    client, _ = _client(world)
+    _sync(warehouse, world, client, name)
+    assert_warehouse_matches(warehouse, world, name)
+
+
+def _load_is_waiting(url: str) -> bool:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name = 'prmon' AND wait_event_type = 'Lock'"
+        ).fetchone()
+    return row is not None and int(str(row[0])) > 0
