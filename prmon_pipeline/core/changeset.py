@@ -3,7 +3,7 @@
 ``compute_changeset`` compares what discovery saw on GitHub with a snapshot read from the
 warehouse and returns a small typed value of Arrow tables plus counts. The load writes it in one
 transaction, a dry run only reports it, and Dagster persists it between steps as Parquet
-(``core.changeset_parquet``). Everything is vectorised Polars: joins and column comparisons,
+(``storage.changeset_files``). Everything is vectorised Polars: joins and column comparisons,
 never a Python loop over rows.
 
 ``apply_changeset`` is the same change applied to in-memory tables. The warehouse does not use

@@ -22,16 +22,16 @@ from prmon_pipeline.core.changeset_check_runs import (
     COMPARED_CHECK_RUN_COLUMNS,
     OrphanCheckRunsError,
 )
-from prmon_pipeline.core.changeset_parquet import (
+from prmon_pipeline.core.changeset_pull_requests import COMPARED_PULL_REQUEST_COLUMNS
+from prmon_pipeline.core.models import SyncMode
+from prmon_pipeline.core.normalise import SchemaConformanceError, conform, to_frame
+from prmon_pipeline.core.schemas import CHECK_RUN_SCHEMA, PULL_REQUEST_SCHEMA
+from prmon_pipeline.storage.changeset_files import (
     COUNTS_FILE_NAME,
     ChangesetFormatError,
     read_changeset,
     write_changeset,
 )
-from prmon_pipeline.core.changeset_pull_requests import COMPARED_PULL_REQUEST_COLUMNS
-from prmon_pipeline.core.models import SyncMode
-from prmon_pipeline.core.normalise import SchemaConformanceError, conform, to_frame
-from prmon_pipeline.core.schemas import CHECK_RUN_SCHEMA, PULL_REQUEST_SCHEMA
 
 CREATED = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 UPDATED = datetime(2024, 5, 2, 14, 0, 0, 123456, tzinfo=UTC)

@@ -1,0 +1,68 @@
+"""Resources: GitHub (API URL, token) and the warehouse (DSN or embedded), plus sync settings.
+
+Each is a small config object that builds the adapter the sync engine already uses, so a test
+overrides the URL (fakehub on loopback) or the DSN (a throwaway database) and nothing else.
+Environment variables are read when a run starts, never at import time.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+from pydantic import Field
+
+from prmon_pipeline.github.client import GitHubClient, GitHubConfig
+from prmon_pipeline.warehouse.connection import database_url
+
+DEFAULT_API_URL = "https://api.github.com"
+
+
+class GitHubResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # generic over itself
+    """GitHub REST: ``api_url`` (else ``PRMON_GITHUB_API_URL``, else api.github.com) and a token."""
+
+    api_url: str | None = Field(
+        default=None, description="REST base URL; GHES: https://HOST/api/v3."
+    )
+    token: str | None = Field(
+        default=None, description="Bearer token; wire EnvVar('GITHUB_TOKEN')."
+    )
+    max_concurrency: int = Field(default=8, description="Concurrent requests of one client.")
+    timeout_seconds: float = 30.0
+
+    def github_config(self) -> GitHubConfig:
+        api_url = self.api_url or os.environ.get("PRMON_GITHUB_API_URL") or DEFAULT_API_URL
+        return GitHubConfig(
+            api_url=api_url,
+            token=self.token or None,
+            timeout=self.timeout_seconds,
+            max_concurrency=self.max_concurrency,
+        )
+
+    def client(self) -> GitHubClient:
+        """A new client; use it as ``async with resource.client() as client``."""
+        return GitHubClient(self.github_config())
+
+
+class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # generic over itself
+    """The warehouse: ``dsn``, else ``PRMON_DATABASE_URL``, else the embedded PostgreSQL."""
+
+    dsn: str | None = Field(default=None, description="libpq URL of the warehouse database.")
+
+    def url(self) -> str:
+        return self.dsn or database_url()
+
+
+class SyncSettings(dg.ConfigurableResource):  # type: ignore[type-arg]  # generic over itself
+    """Knobs of the Dagster path that ``prmon sync`` does not need."""
+
+    max_concurrent_repositories: int = Field(
+        default=4, description="Repositories processed at once inside one step (single-run)."
+    )
+    check_runs_lookback_days: int | None = Field(
+        default=30,
+        description="Closed PRs older than this are not polled for check runs (None: all).",
+    )
+    freshness_max_age_minutes: int = Field(
+        default=120, description="The freshness check fails when the last success is older."
+    )

@@ -1,0 +1,1 @@
+"""Local-file adapters: what the Dagster IO manager persists between steps."""
