@@ -16,6 +16,8 @@ lint: env
 
 typecheck: env
 	$(UV) run mypy
+	# A throwaway DAGSTER_HOME: the production dagster.yaml at the root needs its Postgres.
+	DAGSTER_HOME="$$(mktemp -d)" $(UV) run dagster definitions validate -w workspace.yaml
 
 test: lint typecheck
 	$(UV) run pytest --cov --cov-report=term:skip-covered

@@ -1,0 +1,147 @@
+"""The benchmark's figures as tables, and against the targets of the performance issue."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+Table = Callable[[str, Sequence[str], Sequence[Sequence[object]]], None]
+
+SCENARIOS = (
+    ("cold_direct", "cold sync (engine)"),
+    ("cold_dagster", "cold sync (Dagster single run)"),
+    ("incremental", "incremental cycle (1 % churn)"),
+    ("steady", "steady cycle"),
+    ("huge", "one repository, huge"),
+)
+CYCLE_COLUMNS = (
+    "scenario",
+    "wall s",
+    "PRs new/upd",
+    "checks new/upd",
+    "requests",
+    "304s",
+    "units spent",
+    "peak RSS MB",
+    "discovery s",
+    "snapshot s",
+    "changeset s",
+    "load s",
+)
+
+
+def _num(value: object) -> float:
+    return float(str(value)) if value is not None else 0.0
+
+
+def cycle_rows(results: dict[str, object]) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for key, label in SCENARIOS:
+        figures = results.get(key)
+        if not isinstance(figures, dict):
+            continue
+        stages = figures.get("stage_seconds", {})
+        assert isinstance(stages, dict)
+        rows.append(
+            [
+                label,
+                figures["wall_seconds"],
+                f"{figures['prs_new']}/{figures['prs_updated']}",
+                f"{figures['check_runs_new']}/{figures['check_runs_updated']}",
+                figures["github_requests"],
+                figures["github_not_modified"],
+                figures["rate_limit_spent"],
+                figures["peak_rss_mb"],
+                *(stages.get(s, "") for s in ("discovery", "snapshot", "changeset", "load")),
+            ]
+        )
+    return rows
+
+
+def baseline_rows(results: dict[str, object]) -> list[list[object]]:
+    baselines = results.get("baselines")
+    if not isinstance(baselines, dict):
+        return []
+    load = baselines["load"]
+    assert isinstance(load, dict)
+    ours = _num(load["prmon load (COPY + MERGE)"]["rows_per_second"])
+    rows: list[list[object]] = []
+    for name, figure in load.items():
+        rate = _num(figure["rows_per_second"])
+        rows.append([name, figure["rows"], f"{rate:,.0f}", f"{ours / rate:.2f}×", figure["note"]])
+    changeset = baselines["changeset"]
+    assert isinstance(changeset, dict)
+    rows.append(
+        [
+            "changeset: Polars vs dict baseline",
+            changeset["input_rows"],
+            f"{_num(changeset['polars_rows_per_second']):,.0f} vs "
+            f"{_num(changeset['dict_rows_per_second']):,.0f}",
+            f"{changeset['speedup']}×",
+            "results agree" if changeset["results_agree"] else "RESULTS DIFFER",
+        ]
+    )
+    return rows
+
+
+def target_rows(results: dict[str, object]) -> list[list[object]]:
+    """Each target of the issue, the figure measured, and whether it is met."""
+    rows: list[list[object]] = []
+
+    def check(name: str, measured: float | None, limit: float, higher_is_better: bool) -> None:
+        if measured is None:
+            return
+        met = measured >= limit if higher_is_better else measured <= limit
+        rows.append(
+            [
+                name,
+                f"{measured:,.2f}",
+                f"{'≥' if higher_is_better else '≤'} {limit:g}",
+                "met" if met else "MISSED",
+            ]
+        )
+
+    def figure(key: str, field: str) -> float | None:
+        data = results.get(key)
+        return _num(data[field]) if isinstance(data, dict) and field in data else None
+
+    check("cold sync wall s", figure("cold_direct", "wall_seconds"), 120, False)
+    check("cold sync peak RSS MB", figure("cold_direct", "peak_rss_mb"), 300, False)
+    check("incremental cycle wall s", figure("incremental", "wall_seconds"), 15, False)
+    check("steady cycle wall s", figure("steady", "wall_seconds"), 5, False)
+    check("steady cycle rate-limit units", figure("steady", "rate_limit_spent"), 0, False)
+    check("huge repository peak RSS MB", figure("huge", "peak_rss_mb"), 500, False)
+    direct, dagster = figure("cold_direct", "wall_seconds"), figure("cold_dagster", "wall_seconds")
+    if direct and dagster:
+        check("Dagster path / engine path", dagster / direct, 1.5, False)
+    baselines = results.get("baselines")
+    if isinstance(baselines, dict):
+        load = baselines["load"]
+        ours = _num(load["prmon load (COPY + MERGE)"]["rows_per_second"])
+        for name, limit, better in (
+            ("bare COPY (floor)", 1 / 1.3, True),
+            ("SQLAlchemy Core upsert", 3, True),
+            ("SQLAlchemy ORM per-row merge", 10, True),
+            ("dlt merge", 5, True),
+        ):
+            if name in load:
+                check(
+                    f"load vs {name} (×)", ours / _num(load[name]["rows_per_second"]), limit, better
+                )
+        check("changeset vs dict baseline (×)", _num(baselines["changeset"]["speedup"]), 20, True)
+    return rows
+
+
+def print_report(results: dict[str, object], table: Table) -> None:
+    table(
+        "sync cycles (stage seconds are summed over repositories)",
+        CYCLE_COLUMNS,
+        cycle_rows(results),
+    )
+    rows = baseline_rows(results)
+    if rows:
+        table(
+            "load stage on the same rows: rows/s and prmon's ratio",
+            ("contender", "rows", "rows/s", "prmon ×", "note"),
+            rows,
+        )
+    table("targets", ("target", "measured", "goal", "verdict"), target_rows(results))

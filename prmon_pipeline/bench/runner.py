@@ -1,0 +1,295 @@
+"""``prmon bench``: the pipeline's figures, and the baselines measured in the same run.
+
+fakehub runs in its own process (``world_process``), each measured sync cycle in another
+(``sync_process``), so the peak RSS reported is the sync's own and the simulator's CPU shows up
+as what it is: a neighbour on the same two cores.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+import pyarrow as pa
+
+from prmon_pipeline.bench import load_baselines
+from prmon_pipeline.bench.changeset_baseline import (
+    best_seconds,
+    compute_changeset_baseline,
+    synthetic_changeset_inputs,
+)
+from prmon_pipeline.core.changeset import compute_changeset
+from prmon_pipeline.warehouse.connection import connect, with_database
+from prmon_pipeline.warehouse.migrations import migrate
+from prmon_pipeline.warehouse.repositories import add_repository, list_repositories
+from prmon_pipeline.warehouse.snapshot import read_snapshot
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """The world and what to measure."""
+
+    repositories: int = 100
+    prs: int = 1000
+    checks: int = 8
+    huge_prs: int = 100_000
+    concurrency: int = 8
+    dagster: bool = True
+    baselines: bool = True
+    huge: bool = True
+
+    @classmethod
+    def quick(cls) -> BenchConfig:
+        return cls(repositories=3, prs=60, checks=4, huge_prs=2_000, concurrency=4)
+
+
+class WorldProcess:
+    """The fakehub child process and its line protocol."""
+
+    def __init__(self, repositories: int, prs: int, checks: int) -> None:
+        command = [
+            sys.executable,
+            "-m",
+            "prmon_pipeline.bench.world_process",
+            f"--repos={repositories}",
+            f"--prs={prs}",
+            f"--checks={checks}",
+        ]
+        self.process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        hello = self._read()
+        self.url = str(hello["url"])
+        self.generate_seconds = float(str(hello["generate_seconds"]))
+
+    def _read(self) -> dict[str, object]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("fakehub process ended unexpectedly")
+        data: dict[str, object] = orjson.loads(line)
+        return data
+
+    def ask(self, **command: object) -> dict[str, object]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(orjson.dumps(command).decode() + "\n")
+        self.process.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        try:
+            self.ask(quit=True)
+        finally:
+            self.process.wait(timeout=30)
+
+
+@contextmanager
+def world_process(repositories: int, prs: int, checks: int) -> Iterator[WorldProcess]:
+    world = WorldProcess(repositories, prs, checks)
+    try:
+        yield world
+    finally:
+        world.close()
+
+
+@contextmanager
+def bench_database(server_url: str) -> Iterator[str]:
+    """A fresh, migrated database for one benchmark run, dropped afterwards."""
+    name = f"prmon_bench_{uuid.uuid4().hex[:10]}"
+    with connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(server_url, name)
+    try:
+        with connect(url, autocommit=True) as conn:
+            migrate(conn)
+        yield url
+    finally:
+        with connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run_cycle(
+    database_url: str, world: WorldProcess, engine: str, concurrency: int
+) -> dict[str, object]:
+    """One sync cycle of every registered repository in a child process, with GitHub's cost."""
+    world.ask(reset=True)
+    command = [
+        sys.executable,
+        "-m",
+        "prmon_pipeline.bench.sync_process",
+        f"--database-url={database_url}",
+        f"--api-url={world.url}",
+        f"--engine={engine}",
+        f"--concurrency={concurrency}",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    if done.returncode != 0:
+        raise RuntimeError(f"sync cycle failed: {done.stderr.strip().splitlines()[-1:]}")
+    figures: dict[str, object] = orjson.loads(done.stdout.strip().splitlines()[-1])
+    github = world.ask(stats=True)
+    figures["github_requests"] = github["requests"]
+    figures["github_not_modified"] = github["not_modified"]
+    figures["rate_limit_spent"] = github["rate_limit_spent"]
+    return figures
+
+
+def warehouse_matches(database_url: str, world: WorldProcess) -> bool:
+    """Every repository holds as many live PRs as GitHub shows, up to the newest update."""
+    truth = world.ask(truth=True)
+    with connect(database_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT r.full_name, count(p.id), max(p.updated_at) FROM prmon.repositories r"
+            " LEFT JOIN prmon.pull_requests p ON p.repository_id = r.id AND p.deleted_at IS NULL"
+            " GROUP BY r.full_name"
+        ).fetchall()
+    stored = {str(name): (int(str(count)), newest) for name, count, newest in rows}
+    for name, expected in truth.items():
+        assert isinstance(expected, dict)
+        count, newest = stored.get(name, (0, None))
+        newest_text = (
+            newest.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(newest, datetime) else None
+        )
+        if count != expected["pull_requests"] or newest_text != expected["newest_updated_at"]:
+            return False
+    return True
+
+
+def _reset_warehouse(database_url: str) -> None:
+    with connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "TRUNCATE prmon.pull_requests, prmon.check_runs, prmon.pr_state_history,"
+            " prmon.sync_runs, prmon.sync_cursors, prmon.check_run_etags"
+        )
+        conn.execute(
+            "UPDATE prmon.repositories SET last_success_at = NULL, failure_count = 0,"
+            " last_error = NULL"
+        )
+
+
+def _all_rows(database_url: str) -> tuple[pa.Table, pa.Table]:
+    prs, runs = [], []
+    with connect(database_url, autocommit=True) as conn:
+        for repository in list_repositories(conn):
+            pr_table, run_table = read_snapshot(conn, repository.id, None)
+            # Renumber so that rows of different repositories never share a key.
+            offset = repository.id * 10_000_000
+            prs.append(pr_table.set_column(0, "number", pa.compute.add(pr_table["number"], offset)))
+            runs.append(
+                run_table.set_column(0, "pr_number", pa.compute.add(run_table["pr_number"], offset))
+            )
+    return pa.concat_tables(prs), pa.concat_tables(runs)
+
+
+def run_benchmark(server_url: str, config: BenchConfig, say: Say) -> dict[str, object]:
+    """Every scenario of the benchmark; returns the figures (also what the JSON file holds)."""
+    results: dict[str, object] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config": config.__dict__,
+    }
+    with (
+        bench_database(server_url) as url,
+        world_process(config.repositories, config.prs, config.checks) as world,
+    ):
+        say(
+            f"fakehub: {config.repositories} × {config.prs} PRs generated in "
+            f"{world.generate_seconds:.1f} s at {world.url}"
+        )
+        results["world_generate_seconds"] = world.generate_seconds
+        _register(url, world)
+        say("cold sync (engine)…")
+        results["cold_direct"] = run_cycle(url, world, "direct", config.concurrency)
+        results["cold_matches"] = warehouse_matches(url, world)
+        if config.dagster:
+            _reset_warehouse(url)
+            say("cold sync (Dagster, single-run backfill)…")
+            results["cold_dagster"] = run_cycle(url, world, "dagster", config.concurrency)
+            results["cold_dagster_matches"] = warehouse_matches(url, world)
+        if config.baselines:
+            say("load and changeset baselines on the cold rows…")
+            results["baselines"] = _baselines(url, say)
+        world.ask(advance=600)
+        say("incremental cycle (1 % churn)…")
+        results["incremental"] = run_cycle(url, world, "direct", config.concurrency)
+        results["incremental_matches"] = warehouse_matches(url, world)
+        say("steady cycle (nothing changed)…")
+        results["steady"] = run_cycle(url, world, "direct", config.concurrency)
+    if config.huge:
+        say(f"one repository with {config.huge_prs} PRs…")
+        results["huge"] = _huge(server_url, config)
+    return results
+
+
+def _register(url: str, world: WorldProcess) -> None:
+    truth = world.ask(truth=True)
+    with connect(url, autocommit=True) as conn:
+        for name in truth:
+            add_repository(conn, name)
+
+
+def _baselines(url: str, say: Say) -> dict[str, object]:
+    prs, runs = _all_rows(url)
+    figures = [
+        load_baselines.bare_copy(url, runs),
+        load_baselines.prmon_load(url, prs, runs),
+        load_baselines.sqlalchemy_core(url, runs),
+        load_baselines.sqlalchemy_orm(url, runs),
+    ]
+    try:
+        figures.append(load_baselines.dlt_merge(url, runs))
+    except Exception as exc:  # dlt is optional; its absence or failure is reported, not fatal
+        say(f"dlt baseline skipped: {str(exc).splitlines()[0]}")
+    load = {
+        f.name: {
+            "rows": f.rows,
+            "seconds": round(f.seconds, 3),
+            "rows_per_second": round(f.rows_per_second),
+            "note": f.note,
+        }
+        for f in figures
+    }
+    changeset = measure_changeset(prs.num_rows, runs.num_rows)
+    return {"check_runs": runs.num_rows, "load": load, "changeset": changeset}
+
+
+def measure_changeset(pr_count: int, run_count: int) -> dict[str, object]:
+    """Polars changeset against the dict baseline on inputs of the cold sync's size, 10% changed.
+
+    The inputs are synthesised (``synthetic_changeset_inputs``) at the same row counts, so both
+    contenders see identical tables and the check that their summaries agree is meaningful.
+    """
+    inputs = synthetic_changeset_inputs(max(pr_count, 10), max(run_count, 10))
+    args = (
+        inputs.incoming_prs,
+        inputs.snapshot_prs,
+        inputs.incoming_check_runs,
+        inputs.snapshot_check_runs,
+        inputs.mode,
+    )
+    polars_seconds = best_seconds(lambda: compute_changeset(*args), repeats=3)
+    dict_seconds = best_seconds(lambda: compute_changeset_baseline(*args), repeats=1)
+    agree = compute_changeset(*args).summary() == compute_changeset_baseline(*args).summary()
+    rows = sum(t.num_rows for t in args[:4] if isinstance(t, pa.Table))
+    return {
+        "input_rows": rows,
+        "polars_rows_per_second": round(rows / polars_seconds),
+        "dict_rows_per_second": round(rows / dict_seconds),
+        "speedup": round(dict_seconds / polars_seconds, 1),
+        "results_agree": agree,
+    }
+
+
+def _huge(server_url: str, config: BenchConfig) -> dict[str, object]:
+    with bench_database(server_url) as url, world_process(1, config.huge_prs, 2) as world:
+        _register(url, world)
+        figures = run_cycle(url, world, "direct", config.concurrency)
+        figures["matches"] = warehouse_matches(url, world)
+        figures["world_generate_seconds"] = world.generate_seconds
+        return figures

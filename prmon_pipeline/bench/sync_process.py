@@ -1,0 +1,120 @@
+"""One measured sync cycle in a process of its own, so its peak RSS is its own.
+
+Prints one JSON line: wall seconds, the counts the cycle's ``sync_runs`` rows recorded, stage
+seconds summed over repositories (engine path only), and ``peak_rss_mb`` (``ru_maxrss`` of this
+process). ``--engine direct`` runs ``sync_repositories``;
+``--engine dagster`` materializes the asset graph for every partition in one single run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import orjson
+
+from prmon_pipeline.cli.settings import Settings
+from prmon_pipeline.github.client import GitHubClient, GitHubConfig
+from prmon_pipeline.sync import SyncOptions, SyncOutcome, sync_repositories
+from prmon_pipeline.warehouse.connection import connect
+from prmon_pipeline.warehouse.repositories import list_repositories
+from prmon_pipeline.warehouse.status import read_sync_runs
+
+STAGES = ("discovery", "snapshot", "changeset", "load")
+COUNTED = (
+    "prs_new",
+    "prs_updated",
+    "prs_unchanged",
+    "check_runs_new",
+    "check_runs_updated",
+    "state_changes",
+    "api_requests",
+    "api_not_modified",
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m prmon_pipeline.bench.sync_process")
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--api-url", required=True)
+    parser.add_argument("--engine", choices=("direct", "dagster"), default="direct")
+    parser.add_argument("--mode", choices=("incremental", "full"), default="incremental")
+    parser.add_argument("--concurrency", type=int, default=8)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    with connect(args.database_url, autocommit=True) as conn:
+        repositories = [r.full_name for r in list_repositories(conn)]
+    options = SyncOptions(mode=args.mode)
+    config = GitHubConfig(api_url=args.api_url, max_concurrency=args.concurrency)
+    since = datetime.now(UTC)
+    started = time.perf_counter()
+    if args.engine == "dagster":
+        # Imported here so the engine path's peak RSS does not include Dagster's.
+        from prmon_pipeline.cli.dagster_runs import sync_through_dagster  # noqa: PLC0415
+
+        env = {"PRMON_DATABASE_URL": args.database_url, "PRMON_GITHUB_API_URL": args.api_url}
+        sync_through_dagster(Settings(env=env), repositories, concurrency=args.concurrency)
+        stage_seconds: dict[str, float] = {}
+    else:
+        outcomes = asyncio.run(_direct(args.database_url, config, repositories, options, args))
+        stage_seconds = summed_stage_seconds(outcomes)
+    wall = time.perf_counter() - started
+    figures = totals_from_warehouse(args.database_url, since)
+    figures["stage_seconds"] = {k: round(v, 3) for k, v in stage_seconds.items()}
+    figures["wall_seconds"] = round(wall, 3)
+    figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    sys.stdout.write(orjson.dumps(figures).decode() + "\n")
+    return 0
+
+
+async def _direct(
+    url: str,
+    config: GitHubConfig,
+    repositories: list[str],
+    options: SyncOptions,
+    args: argparse.Namespace,
+) -> list[SyncOutcome]:
+    async with GitHubClient(config) as client:
+        return await sync_repositories(
+            repositories,
+            database_url=url,
+            client=client,
+            options=options,
+            concurrency=args.concurrency,
+        )
+
+
+def summed_stage_seconds(outcomes: Sequence[SyncOutcome]) -> dict[str, float]:
+    """Seconds per stage, summed over repositories (they overlap in wall time)."""
+    seconds = dict.fromkeys(STAGES, 0.0)
+    for outcome in outcomes:
+        if outcome.result is not None:
+            for stage, value in outcome.result.durations.items():
+                seconds[stage] = seconds.get(stage, 0.0) + value
+    return seconds
+
+
+def totals_from_warehouse(database_url: str, since: datetime) -> dict[str, object]:
+    """The cycle's figures as the audit rows recorded them, whichever engine ran it."""
+    with connect(database_url, autocommit=True) as conn:
+        runs = read_sync_runs(conn, since)
+    figures: dict[str, object] = {
+        key: sum(int(getattr(run, key)) for run in runs) for key in COUNTED
+    }
+    figures["repositories"] = len(runs)
+    figures["failed"] = [
+        f"{run.full_name}: {run.error}" for run in runs if run.status != "succeeded"
+    ]
+    return figures
+
+
+if __name__ == "__main__":
+    sys.exit(main())

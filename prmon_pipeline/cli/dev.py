@@ -1,0 +1,150 @@
+"""``prmon dev``: the embedded services, then ``dagster dev`` with automation on.
+
+The embedded PostgreSQL (unless ``PRMON_DATABASE_URL`` is set) and fakehub start first; the
+simulated world then advances in a background thread, so the UI shows live materializations as
+the change sensor notices what moved. Dagster keeps its own state under ``$PRMON_HOME/dagster``
+(SQLite: a development instance). Ctrl-C stops ``dagster dev``, fakehub and the embedded server,
+in that order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from contextlib import ExitStack
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from prmon_pipeline.cli.demo import embedded_warehouse
+from prmon_pipeline.cli.output import stdout
+from prmon_pipeline.cli.settings import Settings
+from prmon_pipeline.core.errors import ConfigurationError
+from prmon_pipeline.fakehub import HubConfig, World, WorldConfig, create_app, serve
+from prmon_pipeline.warehouse.repositories import add_repository
+
+DEV_INSTANCE_YAML = """\
+# Written by `prmon dev`: a development instance (SQLite under this directory).
+telemetry:
+  enabled: false
+concurrency:
+  pools:
+    granularity: op
+    default_limit: 2
+"""
+AUTOMATION = ("repository_change_sensor", "repository_refresh_schedule")
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    dev = commands.add_parser("dev", help="embedded services + dagster dev, automation on")
+    dev.add_argument("--port", type=int, default=3000, help="Dagster UI port (3000)")
+    dev.add_argument("--repos", type=int, default=3, help="simulated repositories (3)")
+    dev.add_argument("--prs", type=int, default=200, help="PRs per simulated repository (200)")
+    dev.add_argument(
+        "--speed", type=float, default=60.0, help="simulated seconds per wall second (60)"
+    )
+    dev.add_argument(
+        "--real", action="store_true", help="use PRMON_GITHUB_API_URL/GITHUB_TOKEN, no fakehub"
+    )
+    dev.set_defaults(handler=dev_command)
+
+
+def _advance_forever(world: World, speed: float, stop: threading.Event) -> None:
+    while not stop.wait(1.0):
+        world.advance(speed)
+
+
+def dev_command(args: argparse.Namespace, settings: Settings) -> int:
+    if args.real and not settings.env.get("GITHUB_TOKEN"):
+        raise ConfigurationError("--real needs GITHUB_TOKEN to be set")
+    with ExitStack() as stack:
+        settings = stack.enter_context(embedded_warehouse(settings))
+        if not args.real:
+            settings = _simulated_github(stack, settings, args)
+        dagster_home = (settings.home / "dagster").resolve()
+        dagster_home.mkdir(parents=True, exist_ok=True)
+        (dagster_home / "dagster.yaml").write_text(DEV_INSTANCE_YAML)
+        env = {
+            **os.environ,
+            **settings.env,
+            "PRMON_DATABASE_URL": settings.database_url,
+            "DAGSTER_HOME": str(dagster_home),
+        }
+        env.setdefault("GITHUB_TOKEN", "fakehub")  # any token works against the simulator
+        return _run_dagster_dev(env, args.port)
+
+
+def _simulated_github(stack: ExitStack, settings: Settings, args: argparse.Namespace) -> Settings:
+    start = datetime.now(UTC).replace(microsecond=0)
+    world = World(
+        WorldConfig(seed=2026, repositories=args.repos, prs_per_repository=args.prs, start=start)
+    )
+    url = stack.enter_context(serve(create_app(world, HubConfig())))
+    stop = threading.Event()
+    ticker = threading.Thread(target=_advance_forever, args=(world, args.speed, stop), daemon=True)
+    ticker.start()
+    stack.callback(stop.set)
+    stdout.print(f"fakehub serving {args.repos} simulated repositories at {url}")
+    settings = replace(settings, env={**settings.env, "PRMON_GITHUB_API_URL": url})
+    with settings.warehouse() as conn:
+        for name in world.repository_names():
+            add_repository(conn, name)
+    return settings
+
+
+def _run_dagster_dev(env: dict[str, str], port: int) -> int:
+    workspace = Path(__file__).resolve().parents[2] / "workspace.yaml"
+    command = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-w",
+        str(workspace),
+        "-p",
+        str(port),
+    ]
+    process = subprocess.Popen(command, env=env)  # noqa: S603 - fixed arguments
+    try:
+        if _wait_for_ui(port, process):
+            _start_automation(env, workspace)
+            stdout.print(f"Dagster UI at http://127.0.0.1:{port} — Ctrl-C stops everything")
+        return process.wait()
+    except KeyboardInterrupt:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        return 0
+
+
+def _wait_for_ui(port: int, process: subprocess.Popen[bytes], seconds: float = 120) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    return False
+
+
+def _start_automation(env: dict[str, str], workspace: Path) -> None:
+    """Turn on the change sensor and the periodic refresh (off by default in deployments)."""
+    for name in AUTOMATION:
+        kind = "sensor" if name.endswith("sensor") else "schedule"
+        subprocess.run(  # noqa: S603 - fixed arguments
+            [sys.executable, "-m", "dagster", kind, "start", name, "-w", str(workspace)],
+            env=env,
+            check=False,
+            stdout=subprocess.DEVNULL,
+        )

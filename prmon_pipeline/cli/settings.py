@@ -1,0 +1,60 @@
+"""The CLI's view of the environment, read once per command (never at import time)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import psycopg
+
+from prmon_pipeline.github.client import GitHubConfig
+from prmon_pipeline.warehouse.connection import connect, database_url, prmon_home
+from prmon_pipeline.warehouse.migrations import migrate
+
+Conn = psycopg.Connection[tuple[object, ...]]
+
+DEFAULT_API_URL = "https://api.github.com"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """``PRMON_DATABASE_URL``, ``PRMON_HOME``, ``PRMON_GITHUB_API_URL`` and ``GITHUB_TOKEN``."""
+
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    @property
+    def home(self) -> Path:
+        return prmon_home(self.env)
+
+    @property
+    def embedded(self) -> bool:
+        """True when no external warehouse is configured (an embedded server is used)."""
+        return not self.env.get("PRMON_DATABASE_URL")
+
+    @cached_property
+    def database_url(self) -> str:
+        """The warehouse URL; starts the embedded server on first use when needed."""
+        return database_url(self.env)
+
+    def warehouse(self) -> Conn:
+        """An autocommit connection to a warehouse whose schema is up to date.
+
+        Every command migrates first (idempotent, under an advisory lock, a few milliseconds when
+        nothing is pending), so no command meets a missing table on a fresh database.
+        """
+        conn = connect(self.database_url, autocommit=True)
+        try:
+            migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def github(self, **overrides: object) -> GitHubConfig:
+        """Client settings; the token is taken from the environment and never printed."""
+        api_url = self.env.get("PRMON_GITHUB_API_URL") or DEFAULT_API_URL
+        token = self.env.get("GITHUB_TOKEN") or None
+        return GitHubConfig(api_url=api_url, token=token, **overrides)  # type: ignore[arg-type]

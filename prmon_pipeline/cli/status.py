@@ -1,0 +1,77 @@
+"""``prmon status``: per-repository health and an overall verdict (non-zero exit if unhealthy)."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime, timedelta
+
+from prmon_pipeline.cli.output import format_age, print_json, print_table, stdout
+from prmon_pipeline.cli.settings import Settings
+from prmon_pipeline.warehouse.status import read_status
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    status = commands.add_parser("status", help="health of every repository")
+    status.add_argument(
+        "--max-age",
+        type=float,
+        default=30.0,
+        metavar="MINUTES",
+        help="a repository is stale when its last success is older (30)",
+    )
+    status.add_argument("--json", action="store_true", help="print as JSON")
+    status.set_defaults(handler=status_command)
+
+
+def status_command(args: argparse.Namespace, settings: Settings) -> int:
+    now = datetime.now(UTC)
+    max_age = timedelta(minutes=args.max_age)
+    with settings.warehouse() as conn:
+        repositories = read_status(conn)
+    problems = {r.full_name: r.problems(now, max_age) for r in repositories}
+    healthy = bool(repositories) and not any(problems.values())
+    if args.json:
+        print_json(
+            {
+                "healthy": healthy,
+                "repositories": [
+                    {**r.as_dict(), "problems": problems[r.full_name]} for r in repositories
+                ],
+            }
+        )
+    else:
+        print_table(
+            "repositories",
+            [
+                "repository",
+                "last success",
+                "age",
+                "failures",
+                "PRs",
+                "open",
+                "open w/ failing checks",
+                "check runs",
+                "rate limit left",
+                "problems",
+            ],
+            [
+                (
+                    r.full_name,
+                    r.last_success_at,
+                    format_age(r.age(now)),
+                    r.failure_count,
+                    r.pull_requests,
+                    r.open_pull_requests,
+                    r.open_prs_with_failing_checks,
+                    r.check_runs,
+                    r.rate_limit_remaining,
+                    "; ".join(problems[r.full_name]) or "ok",
+                )
+                for r in repositories
+            ],
+        )
+        verdict = "healthy" if healthy else "UNHEALTHY"
+        if not repositories:
+            verdict += " (no repositories registered)"
+        stdout.print(f"overall: {verdict}")
+    return 0 if healthy else 1

@@ -1,0 +1,151 @@
+"""``prmon sync``: run the sync engine without a Dagster daemon."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from prmon_pipeline.cli.output import print_json, print_table, stderr
+from prmon_pipeline.cli.settings import Settings
+from prmon_pipeline.core.errors import ConfigurationError
+from prmon_pipeline.core.models import SyncMode
+from prmon_pipeline.core.repo_key import parse_repo_key
+from prmon_pipeline.github.client import GitHubClient
+from prmon_pipeline.sync import SyncOptions, SyncOutcome, sync_repositories
+from prmon_pipeline.warehouse.repositories import get_repository, list_repositories
+
+SUMMARY_COLUMNS = (
+    "repository",
+    "status",
+    "PRs new",
+    "updated",
+    "unchanged",
+    "deleted",
+    "checks new",
+    "updated",
+    "transitions",
+    "requests",
+    "304s",
+    "seconds",
+)
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sync = commands.add_parser("sync", help="sync repositories now (no Dagster daemon needed)")
+    sync.add_argument("repositories", nargs="*", metavar="OWNER/NAME")
+    sync.add_argument("--all", action="store_true", help="every active registered repository")
+    sync.add_argument("--full", action="store_true", help="full reconciliation (finds deletions)")
+    sync.add_argument("--dry-run", action="store_true", help="compute and report, write nothing")
+    sync.add_argument("--pr", type=int, metavar="N", help="sync one pull request")
+    sync.add_argument("--concurrency", type=int, default=4, help="repositories at once (4)")
+    sync.add_argument("--json", action="store_true", help="print the figures as JSON")
+    sync.set_defaults(handler=sync_command)
+
+
+def _options(args: argparse.Namespace) -> SyncOptions:
+    if args.pr is not None and args.full:
+        raise ConfigurationError("--pr and --full cannot be combined")
+    if args.pr is not None and args.pr <= 0:
+        raise ConfigurationError(f"--pr must be a positive PR number, got {args.pr}")
+    mode: SyncMode = "single" if args.pr is not None else "full" if args.full else "incremental"
+    return SyncOptions(mode=mode, dry_run=args.dry_run, pr_number=args.pr)
+
+
+def _targets(args: argparse.Namespace, settings: Settings) -> list[str]:
+    if args.all == bool(args.repositories):
+        raise ConfigurationError("name repositories (OWNER/NAME ...) or pass --all, not both")
+    if args.pr is not None and len(args.repositories) != 1:
+        raise ConfigurationError("--pr needs exactly one repository")
+    keys = [parse_repo_key(text) for text in args.repositories]
+    with settings.warehouse() as conn:
+        if args.all:
+            return [r.full_name for r in list_repositories(conn)]
+        return [get_repository(conn, key).full_name for key in keys]
+
+
+def sync_command(args: argparse.Namespace, settings: Settings) -> int:
+    options = _options(args)
+    repositories = _targets(args, settings)
+    if not repositories:
+        raise ConfigurationError("no active repositories registered; add one with prmon repos add")
+    outcomes = asyncio.run(_run(repositories, options, args.concurrency, settings, args.json))
+    if args.json:
+        print_json([_as_dict(o) for o in outcomes])
+    else:
+        print_table("sync summary", SUMMARY_COLUMNS, [summary_row(o) for o in outcomes])
+    failed = [o for o in outcomes if not o.ok]
+    for outcome in failed:
+        stderr.print(f"prmon: {outcome.error}", markup=False, highlight=False)
+    return 1 if failed else 0
+
+
+async def _run(
+    repositories: list[str],
+    options: SyncOptions,
+    concurrency: int,
+    settings: Settings,
+    quiet: bool,
+) -> list[SyncOutcome]:
+    progress = Progress(
+        TextColumn("[bold]sync"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=stderr,
+        disable=quiet,
+    )
+    task = progress.add_task("", total=len(repositories))
+
+    def done(outcome: SyncOutcome) -> None:
+        if outcome.result is not None:
+            figures = outcome.result.summary()
+            line = (
+                f"{outcome.repository}: {figures['prs_seen']} PRs and "
+                f"{figures['check_runs_seen']} check runs seen in "
+                f"{figures['api_requests']} requests ({figures['api_not_modified']} free 304s)"
+            )
+        else:
+            line = f"{outcome.repository}: FAILED"
+        progress.console.print(line, markup=False, highlight=False)
+        progress.update(task, advance=1, description=outcome.repository)
+
+    with progress:
+        async with GitHubClient(settings.github()) as client:
+            return await sync_repositories(
+                repositories,
+                database_url=settings.database_url,
+                client=client,
+                options=options,
+                concurrency=concurrency,
+                on_done=done,
+            )
+
+
+def _as_dict(outcome: SyncOutcome) -> dict[str, object]:
+    if outcome.result is not None:
+        return {"status": "succeeded", **outcome.result.summary()}
+    return {"repository": outcome.repository, "status": "failed", "error": str(outcome.error)}
+
+
+def summary_row(outcome: SyncOutcome) -> tuple[object, ...]:
+    if outcome.result is None:
+        return (outcome.repository, "FAILED", *[""] * (len(SUMMARY_COLUMNS) - 2))
+    f = outcome.result.summary()
+    seconds = sum(v for k, v in f.items() if k.startswith("seconds_") and isinstance(v, float))
+    return (
+        outcome.repository,
+        "dry run" if outcome.result.dry_run else "ok",
+        f["prs_new"],
+        f["prs_updated"],
+        f["prs_unchanged"],
+        f["prs_deleted"],
+        f["check_runs_new"],
+        f["check_runs_updated"],
+        f["state_changes"],
+        f["api_requests"],
+        f["api_not_modified"],
+        f"{seconds:.2f}",
+    )
