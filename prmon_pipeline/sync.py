@@ -66,6 +66,9 @@ class SyncOptions:
     pr_number: int | None = None
     overlap: timedelta = timedelta(minutes=5)
     check_runs_lookback: timedelta | None = timedelta(days=30)
+    refresh_open_checks: bool = False
+    """Also poll the check runs of every open PR (free 304s, one request each): the periodic
+    sweep that finds re-runs on PRs that did not otherwise change."""
     dagster_run_id: str | None = None
     load_attempts: int = 4
 
@@ -147,6 +150,7 @@ async def discover(
         now=now,
         overlap=options.overlap,
         check_runs_lookback=options.check_runs_lookback,
+        refresh_open_checks=options.refresh_open_checks,
     )
 
 

@@ -37,7 +37,7 @@ from prmon_pipeline.warehouse.repositories import add_repository, get_repository
 from prmon_pipeline_tests.databases import throwaway_database
 from prmon_pipeline_tests.ground_truth import assert_warehouse_matches, warehouse_tables
 
-EXACT = SyncOptions(check_runs_lookback=None)
+EXACT = SyncOptions(check_runs_lookback=None, refresh_open_checks=True)
 
 
 @pytest.fixture
@@ -233,7 +233,11 @@ def test_statement_timeout_rolls_back_and_is_recorded(warehouse: str, world: Wor
     try:
         with pytest.raises(SyncError, match="statement timeout"):
             _sync(
-                timed, world, client, name, SyncOptions(check_runs_lookback=None, load_attempts=1)
+                timed,
+                world,
+                client,
+                name,
+                SyncOptions(check_runs_lookback=None, refresh_open_checks=True, load_attempts=1),
             )
     finally:
         locker.rollback()
@@ -290,7 +294,7 @@ def test_backend_terminated_without_retries_leaves_nothing(warehouse: str) -> No
                 world,
                 client,
                 name,
-                SyncOptions(check_runs_lookback=None, load_attempts=1),
+                SyncOptions(check_runs_lookback=None, refresh_open_checks=True, load_attempts=1),
             )
     finally:
         stop.set()
@@ -373,7 +377,13 @@ def test_full_reconciliation_soft_deletes_vanished_prs(warehouse: str, world: Wo
     world.delete_pull_request(name, gone)
     incremental = _sync(warehouse, world, client, name)
     assert incremental.load.prs_deleted == 0  # an incremental walk cannot see a deletion
-    full = _sync(warehouse, world, client, name, SyncOptions(mode="full", check_runs_lookback=None))
+    full = _sync(
+        warehouse,
+        world,
+        client,
+        name,
+        SyncOptions(mode="full", check_runs_lookback=None, refresh_open_checks=True),
+    )
     assert full.load.prs_deleted == 1
     assert_warehouse_matches(warehouse, world, name)
     with connect(warehouse, autocommit=True) as conn:

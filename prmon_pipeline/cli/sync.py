@@ -39,6 +39,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     sync.add_argument("--full", action="store_true", help="full reconciliation (finds deletions)")
     sync.add_argument("--dry-run", action="store_true", help="compute and report, write nothing")
     sync.add_argument("--pr", type=int, metavar="N", help="sync one pull request")
+    sync.add_argument(
+        "--refresh-checks",
+        action="store_true",
+        help="also poll every open PR's check runs for re-runs (free 304s, one request each)",
+    )
     sync.add_argument("--concurrency", type=int, default=4, help="repositories at once (4)")
     sync.add_argument("--json", action="store_true", help="print the figures as JSON")
     sync.set_defaults(handler=sync_command)
@@ -50,7 +55,12 @@ def _options(args: argparse.Namespace) -> SyncOptions:
     if args.pr is not None and args.pr <= 0:
         raise ConfigurationError(f"--pr must be a positive PR number, got {args.pr}")
     mode: SyncMode = "single" if args.pr is not None else "full" if args.full else "incremental"
-    return SyncOptions(mode=mode, dry_run=args.dry_run, pr_number=args.pr)
+    return SyncOptions(
+        mode=mode,
+        dry_run=args.dry_run,
+        pr_number=args.pr,
+        refresh_open_checks=args.refresh_checks,
+    )
 
 
 def _targets(args: argparse.Namespace, settings: Settings) -> list[str]:

@@ -142,9 +142,11 @@ def plan_check_run_targets(
     """Head SHAs whose check runs must be fetched in this discovery.
 
     * a PR seen with a new or moved head SHA: unconditional fetch;
-    * a PR open now or at the last sync (``refresh_open``): conditional fetch — free when
-      unchanged, and the only way to see re-runs, which GitHub signals nowhere on the PR (a
-      re-run just before a merge is only visible this way);
+    * a PR seen (it changed) that is open now or was open at the last sync: conditional fetch —
+      free when unchanged, and how a re-run just before a merge is seen;
+    * every PR open now or at the last sync (``refresh_open``): conditional fetch — the only way
+      to see re-runs on an otherwise untouched PR, which GitHub signals nowhere on the PR. One
+      request per open PR, free in rate limit but not in time, so it is a periodic sweep;
     * a PR (seen or not) whose stored runs are not all completed: conditional fetch;
     * full mode: also every PR seen whose head SHA was never fetched (``fetched_shas`` = the
       SHAs with a stored ETag): fills check runs skipped earlier by the look-back, while closed
@@ -173,7 +175,7 @@ def plan_check_run_targets(
         backfill = mode != "incremental" and head.head_sha not in fetched_shas
         needed = (
             (head.seen and (moved or backfill or mode == "single"))
-            or (refresh_open and (head.state == "open" or was_open))
+            or ((refresh_open or head.seen) and (head.state == "open" or was_open))
             or pending
         )
         if needed:

@@ -39,7 +39,7 @@ from .repository_steps import (
     load_one,
 )
 from .resources import GitHubResource, SyncSettings, WarehouseResource
-from .tags import GITHUB_API_POOL, SYNC_MODE_TAG, SYNC_MODES
+from .tags import GITHUB_API_POOL, REFRESH_CHECKS_TAG, SYNC_MODE_TAG, SYNC_MODES
 
 T = TypeVar("T")
 Tables = dict[str, pa.Table]
@@ -62,6 +62,7 @@ def sync_options(context: dg.AssetExecutionContext, settings: SyncSettings) -> S
         mode=cast(SyncMode, mode),
         dagster_run_id=context.run.run_id,
         check_runs_lookback=None if days is None else timedelta(days=days),
+        refresh_open_checks=context.run.tags.get(REFRESH_CHECKS_TAG) == "true",
     )
 
 

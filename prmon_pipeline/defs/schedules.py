@@ -9,12 +9,18 @@ import dagster as dg
 
 from .jobs import full_reconciliation_job, repository_sync_job
 from .partitions import REPOSITORIES_PARTITIONS_NAME
+from .tags import REFRESH_CHECKS_TAG
 
 
-def _one_run_per_repository(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+def _one_run_per_repository(
+    context: dg.ScheduleEvaluationContext, tags: dict[str, str] | None = None
+) -> list[dg.RunRequest]:
     keys = context.instance.get_dynamic_partitions(REPOSITORIES_PARTITIONS_NAME)
     tick = context.scheduled_execution_time.isoformat()
-    return [dg.RunRequest(run_key=f"{key}@{tick}", partition_key=key) for key in sorted(keys)]
+    return [
+        dg.RunRequest(run_key=f"{key}@{tick}", partition_key=key, tags=tags or {})
+        for key in sorted(keys)
+    ]
 
 
 @dg.schedule(
@@ -22,10 +28,11 @@ def _one_run_per_repository(context: dg.ScheduleEvaluationContext) -> list[dg.Ru
     cron_schedule="15 * * * *",
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Hourly incremental sync of every repository (mostly free 304s).",
+    description="Hourly incremental sync of every repository that also sweeps every open PR's "
+    "check runs for re-runs (free 304s).",
 )
 def repository_refresh_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
-    return _one_run_per_repository(context)
+    return _one_run_per_repository(context, {REFRESH_CHECKS_TAG: "true"})
 
 
 @dg.schedule(

@@ -13,5 +13,7 @@ from typing import Final
 SYNC_MODE_TAG: Final = "prmon/sync_mode"
 SYNC_MODES: Final = ("incremental", "full")
 GITHUB_API_POOL: Final = "github_api"
+REFRESH_CHECKS_TAG: Final = "prmon/refresh_checks"
+"""``true`` on a run: also poll every open PR's check runs (the hourly sweep for re-runs)."""
 PARTITION_TAG: Final = "dagster/partition"
 """Dagster's own tag on a one-partition run; the run queue allows one run per value."""

@@ -115,6 +115,25 @@ def test_targets_for_moved_open_pending_and_old_closed_prs() -> None:
     assert {t.head_sha for t in again} == {"new1", "same2", "new4", "same9"}  # new4 moved
 
 
+def test_without_the_open_pr_sweep_only_changed_or_pending_prs_are_polled() -> None:
+    seen = table(pr(2, sha="same2"), pr(9, sha="same9", state="closed", closed=1))
+    known = {
+        2: KnownPullRequest(2, "same2", "open"),
+        9: KnownPullRequest(9, "same9", "open"),
+        10: KnownPullRequest(10, "sha10", "open"),  # open, untouched, all checks done: skipped
+        11: KnownPullRequest(11, "sha11", "open", checks_pending=True),
+    }
+    swept = plan_check_run_targets(
+        seen, known, "incremental", now=NOW, lookback=None, refresh_open=True
+    )
+    quiet = plan_check_run_targets(
+        seen, known, "incremental", now=NOW, lookback=None, refresh_open=False
+    )
+    assert {t.head_sha for t in swept} == {"same2", "same9", "sha10", "sha11"}
+    assert {t.head_sha for t in quiet} == {"same2", "same9", "sha11"}
+    assert all(t.conditional for t in quiet)
+
+
 def test_known_prs_from_a_warehouse_snapshot() -> None:
     prs = table(pr(1, sha="a"), pr(2, sha="b", state="closed", closed=3))
     runs = pa.Table.from_pylist(

@@ -113,7 +113,8 @@ def _sync_all(url: str, hub_url: str, names: list[str]) -> None:
                 names,
                 database_url=url,
                 client=client,
-                options=SyncOptions(check_runs_lookback=None),
+                # the sweep of open PRs' check runs, which is what finds a lone re-run
+                options=SyncOptions(check_runs_lookback=None, refresh_open_checks=True),
             )
         assert all(o.error is None for o in outcomes), outcomes
 
