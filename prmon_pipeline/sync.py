@@ -363,10 +363,15 @@ async def sync_repository(
 
 @dataclass(frozen=True)
 class SyncOutcome:
-    """One repository's result in a multi-repository sync: figures, or the error it met."""
+    """One repository's result in a multi-repository sync: its figures, or the error it met.
+
+    Only the figures are kept, not the tables: a sync of a hundred repositories must not hold
+    every repository's PRs and check runs until the last one is done.
+    """
 
     repository: str
-    result: SyncResult | None = None
+    figures: dict[str, object] | None = None
+    durations: dict[str, float] = field(default_factory=dict)
     error: PrmonError | None = None
 
     @property
@@ -397,7 +402,7 @@ async def sync_repositories(
                 result = await sync_repository(
                     repository, database_url=database_url, client=client, options=options, now=now
                 )
-                outcome = SyncOutcome(repository, result=result)
+                outcome = SyncOutcome(repository, result.summary(), result.durations)
             except PrmonError as exc:
                 outcome = SyncOutcome(repository, error=exc)
         if on_done is not None:

@@ -110,8 +110,8 @@ async def _run(
     task = progress.add_task("", total=len(repositories))
 
     def done(outcome: SyncOutcome) -> None:
-        if outcome.result is not None:
-            figures = outcome.result.summary()
+        if outcome.figures is not None:
+            figures = outcome.figures
             line = (
                 f"{outcome.repository}: {figures['prs_seen']} PRs and "
                 f"{figures['check_runs_seen']} check runs seen in "
@@ -135,19 +135,19 @@ async def _run(
 
 
 def _as_dict(outcome: SyncOutcome) -> dict[str, object]:
-    if outcome.result is not None:
-        return {"status": "succeeded", **outcome.result.summary()}
+    if outcome.figures is not None:
+        return {"status": "succeeded", **outcome.figures}
     return {"repository": outcome.repository, "status": "failed", "error": str(outcome.error)}
 
 
 def summary_row(outcome: SyncOutcome) -> tuple[object, ...]:
-    if outcome.result is None:
+    f = outcome.figures
+    if f is None:
         return (outcome.repository, "FAILED", *[""] * (len(SUMMARY_COLUMNS) - 2))
-    f = outcome.result.summary()
     seconds = sum(v for k, v in f.items() if k.startswith("seconds_") and isinstance(v, float))
     return (
         outcome.repository,
-        "dry run" if outcome.result.dry_run else "ok",
+        "dry run" if f["dry_run"] else "ok",
         f["prs_new"],
         f["prs_updated"],
         f["prs_unchanged"],

@@ -26,6 +26,7 @@ Conn = psycopg.Connection[tuple[object, ...]]
 
 # First key of the two-key advisory lock that serialises loads of one repository ("pr").
 LOCK_NAMESPACE = 0x7072
+COPY_CHUNK_ROWS = 10_000
 
 
 def load_changeset(
