@@ -127,6 +127,8 @@ class _Head:
     state: str
     closed_at: datetime | None
     seen: bool
+    changed: bool
+    """Seen with an ``updated_at`` after the last sync's watermark (not just re-read)."""
 
 
 def plan_check_run_targets(
@@ -138,12 +140,14 @@ def plan_check_run_targets(
     lookback: timedelta | None,
     refresh_open: bool = True,
     fetched_shas: Container[str] = frozenset(),
+    changed_since: datetime | None = None,
 ) -> list[CheckRunTarget]:
     """Head SHAs whose check runs must be fetched in this discovery.
 
     * a PR seen with a new or moved head SHA: unconditional fetch;
-    * a PR seen (it changed) that is open now or was open at the last sync: conditional fetch —
-      free when unchanged, and how a re-run just before a merge is seen;
+    * a PR that changed (seen, ``updated_at`` after ``changed_since``, the last watermark) and
+      is open now or was open at the last sync: conditional fetch — free when unchanged, and
+      how a re-run just before a merge is seen;
     * every PR open now or at the last sync (``refresh_open``): conditional fetch — the only way
       to see re-runs on an otherwise untouched PR, which GitHub signals nowhere on the PR. One
       request per open PR, free in rate limit but not in time, so it is a periodic sweep;
@@ -153,7 +157,7 @@ def plan_check_run_targets(
       PRs with completed runs cost nothing (finished runs cannot change).
     Closed PRs whose ``closed_at`` lies before ``now - lookback`` are skipped (budget guard).
     """
-    heads = _current_heads(seen, known, include_known=mode == "incremental")
+    heads = _current_heads(seen, known, mode == "incremental", changed_since)
     window_start = None if lookback is None else now - lookback
     wanted: set[str] = set()
     unconditional: set[str] = set()
@@ -175,7 +179,7 @@ def plan_check_run_targets(
         backfill = mode != "incremental" and head.head_sha not in fetched_shas
         needed = (
             (head.seen and (moved or backfill or mode == "single"))
-            or ((refresh_open or head.seen) and (head.state == "open" or was_open))
+            or ((refresh_open or head.changed) and (head.state == "open" or was_open))
             or pending
         )
         if needed:
@@ -189,16 +193,29 @@ def plan_check_run_targets(
 
 
 def _current_heads(
-    seen: pa.Table, known: Mapping[int, KnownPullRequest], include_known: bool
+    seen: pa.Table,
+    known: Mapping[int, KnownPullRequest],
+    include_known: bool,
+    changed_since: datetime | None,
 ) -> list[_Head]:
     rows: list[dict[str, Any]] = seen.select(
-        ["number", "head_sha", "state", "closed_at"]
+        ["number", "head_sha", "state", "closed_at", "updated_at"]
     ).to_pylist()
-    heads = [_Head(r["number"], r["head_sha"], r["state"], r["closed_at"], True) for r in rows]
+    heads = [
+        _Head(
+            r["number"],
+            r["head_sha"],
+            r["state"],
+            r["closed_at"],
+            seen=True,
+            changed=changed_since is None or r["updated_at"] > changed_since,
+        )
+        for r in rows
+    ]
     if include_known:
         numbers = {h.number for h in heads}
         heads += [
-            _Head(k.number, k.head_sha, k.state, k.closed_at, False)
+            _Head(k.number, k.head_sha, k.state, k.closed_at, seen=False, changed=False)
             for k in known.values()
             if k.number not in numbers
         ]

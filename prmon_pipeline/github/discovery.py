@@ -139,6 +139,7 @@ async def discover_repository(
         lookback=check_runs_lookback,
         refresh_open=refresh_open_checks,
         fetched_shas=cursors.check_run_etags.keys(),
+        changed_since=cursors.pulls_watermark if mode == "incremental" else None,
     )
     fetched = await _fetch_all_check_runs(client, current, targets, cursors, tally)
     check_runs = _concat_runs([f.table for f in fetched])
