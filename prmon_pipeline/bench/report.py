@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 Table = Callable[[str, Sequence[str], Sequence[Sequence[object]]], None]
 
@@ -57,17 +58,31 @@ def cycle_rows(results: dict[str, object]) -> list[list[object]]:
     return rows
 
 
+PRMON_LOAD = "prmon load (COPY + MERGE)"
+PRMON_RESYNC = "prmon (snapshot + changeset + load)"
+
+
+def _ratio_rows(figures: dict[str, Any], ours_name: str, label: str) -> list[list[object]]:
+    ours = _num(figures[ours_name]["rows_per_second"])
+    return [
+        [
+            f"{label}: {name}",
+            figure["rows"],
+            f"{_num(figure['rows_per_second']):,.0f}",
+            f"{ours / _num(figure['rows_per_second']):.2f}×",
+            figure["note"],
+        ]
+        for name, figure in figures.items()
+    ]
+
+
 def baseline_rows(results: dict[str, object]) -> list[list[object]]:
     baselines = results.get("baselines")
     if not isinstance(baselines, dict):
         return []
-    load = baselines["load"]
-    assert isinstance(load, dict)
-    ours = _num(load["prmon load (COPY + MERGE)"]["rows_per_second"])
-    rows: list[list[object]] = []
-    for name, figure in load.items():
-        rate = _num(figure["rows_per_second"])
-        rows.append([name, figure["rows"], f"{rate:,.0f}", f"{ours / rate:.2f}×", figure["note"]])
+    rows = _ratio_rows(baselines["load"], PRMON_LOAD, "cold")
+    if "resync" in baselines:
+        rows += _ratio_rows(baselines["resync"], PRMON_RESYNC, "re-sync, 10% changed")
     changeset = baselines["changeset"]
     assert isinstance(changeset, dict)
     rows.append(
@@ -115,18 +130,20 @@ def target_rows(results: dict[str, object]) -> list[list[object]]:
         check("Dagster path / engine path", dagster / direct, 1.5, False)
     baselines = results.get("baselines")
     if isinstance(baselines, dict):
-        load = baselines["load"]
-        ours = _num(load["prmon load (COPY + MERGE)"]["rows_per_second"])
-        for name, limit, better in (
-            ("bare COPY (floor)", 1 / 1.3, True),
-            ("SQLAlchemy Core upsert", 3, True),
-            ("SQLAlchemy ORM per-row merge", 10, True),
-            ("dlt merge", 5, True),
-        ):
-            if name in load:
-                check(
-                    f"load vs {name} (×)", ours / _num(load[name]["rows_per_second"]), limit, better
-                )
+        for round_name, ours_name in (("load", PRMON_LOAD), ("resync", PRMON_RESYNC)):
+            figures = baselines.get(round_name)
+            if not isinstance(figures, dict):
+                continue
+            ours = _num(figures[ours_name]["rows_per_second"])
+            for name, limit in (
+                ("bare COPY (floor)", 1 / 1.3),
+                ("SQLAlchemy Core upsert", 3),
+                ("SQLAlchemy ORM per-row merge", 10),
+                ("dlt merge", 5),
+            ):
+                if name in figures:
+                    rate = _num(figures[name]["rows_per_second"])
+                    check(f"{round_name}: prmon vs {name} (×)", ours / rate, limit, True)
         check("changeset vs dict baseline (×)", _num(baselines["changeset"]["speedup"]), 20, True)
     return rows
 

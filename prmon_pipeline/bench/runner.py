@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -89,6 +90,9 @@ class WorldProcess:
             self.ask(quit=True)
         finally:
             self.process.wait(timeout=30)
+            for pipe in (self.process.stdin, self.process.stdout):
+                if pipe is not None:
+                    pipe.close()
 
 
 @contextmanager
@@ -138,6 +142,8 @@ def run_cycle(
     figures["github_requests"] = github["requests"]
     figures["github_not_modified"] = github["not_modified"]
     figures["rate_limit_spent"] = github["rate_limit_spent"]
+    figures["github_by_status"] = github["by_status"]
+    figures["github_by_route"] = github["by_route"]
     return figures
 
 
@@ -236,17 +242,42 @@ def _register(url: str, world: WorldProcess) -> None:
 
 def _baselines(url: str, say: Say) -> dict[str, object]:
     prs, runs = _all_rows(url)
-    figures = [
-        load_baselines.bare_copy(url, runs),
-        load_baselines.prmon_load(url, prs, runs),
-        load_baselines.sqlalchemy_core(url, runs),
-        load_baselines.sqlalchemy_orm(url, runs),
-    ]
-    try:
-        figures.append(load_baselines.dlt_merge(url, runs))
-    except Exception as exc:  # dlt is optional; its absence or failure is reported, not fatal
-        say(f"dlt baseline skipped: {str(exc).splitlines()[0]}")
-    load = {
+    with tempfile.TemporaryDirectory() as dlt_dir:
+        first = [
+            load_baselines.bare_copy(url, runs),
+            load_baselines.prmon_load(url, prs, runs),
+            load_baselines.sqlalchemy_core(url, runs),
+            load_baselines.sqlalchemy_orm(url, runs),
+        ]
+        try:
+            first.append(load_baselines.dlt_merge(url, runs, dlt_dir))
+        except Exception as exc:  # dlt is optional; its absence or failure is reported
+            say(f"dlt baseline skipped: {str(exc).splitlines()[0]}")
+        say("re-sync of the same rows with one in ten changed…")
+        again = load_baselines.changed_tenth(runs)
+        targets = {f.name: f.target for f in first}
+        second = [
+            load_baselines.prmon_resync(url, targets["prmon load (COPY + MERGE)"], again),
+            load_baselines.sqlalchemy_core(url, again, targets["SQLAlchemy Core upsert"]),
+        ]
+        if "dlt merge" in targets:
+            second.append(load_baselines.dlt_merge(url, again, dlt_dir, targets["dlt merge"]))
+    with connect(url, autocommit=True) as conn:  # the baselines' repository is no real one
+        conn.execute(
+            "DELETE FROM prmon.repositories WHERE id = %s",
+            (targets["prmon load (COPY + MERGE)"],),
+        )
+    changeset = measure_changeset(prs.num_rows, runs.num_rows)
+    return {
+        "check_runs": runs.num_rows,
+        "load": _figures(first),
+        "resync": _figures(second),
+        "changeset": changeset,
+    }
+
+
+def _figures(figures: list[load_baselines.LoadFigure]) -> dict[str, object]:
+    return {
         f.name: {
             "rows": f.rows,
             "seconds": round(f.seconds, 3),
@@ -255,8 +286,6 @@ def _baselines(url: str, say: Say) -> dict[str, object]:
         }
         for f in figures
     }
-    changeset = measure_changeset(prs.num_rows, runs.num_rows)
-    return {"check_runs": runs.num_rows, "load": load, "changeset": changeset}
 
 
 def measure_changeset(pr_count: int, run_count: int) -> dict[str, object]:

@@ -15,6 +15,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import orjson
 
@@ -31,6 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--churn", type=float, default=0.01, help="PR share changed per cycle")
     parser.add_argument("--cycle", type=float, default=600.0, help="simulated seconds per cycle")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--open-fraction",
+        type=float,
+        default=0.1,
+        help="share of PRs open (0.1: an active repository with a year of history)",
+    )
     return parser
 
 
@@ -46,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             prs_per_repository=args.prs,
             check_runs_per_sha=args.checks,
             events_per_hour=events_per_hour,
+            open_fraction=args.open_fraction,
+            # The simulated present is now, so the sync's check-run look-back (30 days of
+            # closed PRs) covers what it would on a live repository.
+            start=datetime.now(UTC).replace(microsecond=0),
         )
     )
     app = create_app(world, HubConfig(rate_limit=BENCH_RATE_LIMIT))
@@ -65,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "not_modified": counters.not_modified,
                         "rate_limit_remaining": hub.rate_limit_remaining(),
                         "rate_limit_spent": BENCH_RATE_LIMIT - hub.rate_limit_remaining(),
+                        "by_route": dict(counters.by_route),
+                        "by_status": {str(k): v for k, v in counters.by_status.items()},
                     }
                 )
             elif "truth" in command:

@@ -20,6 +20,7 @@ from typing import Any
 from prmon_pipeline.core.errors import WarehouseError
 
 _log = logging.getLogger(__name__)
+START_ATTEMPTS = 4
 
 
 @dataclass(frozen=True)
@@ -35,12 +36,20 @@ def start_embedded(home: Path) -> EmbeddedPostgres:
     """Start (or reuse) the embedded server whose data lives in ``home/pgdata``."""
     home.mkdir(parents=True, exist_ok=True)
     data_dir = (home / "pgdata").resolve()
-    try:
-        # cleanup_mode=None: the server outlives this handle so other processes (the Dagster
-        # daemon, a second CLI call) reuse it; stop_embedded() ends it explicitly.
-        server = _server(data_dir, cleanup_mode=None)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise WarehouseError(f"cannot start embedded PostgreSQL in {data_dir}: {exc}") from exc
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            # cleanup_mode=None: the server outlives this handle so other processes (the Dagster
+            # daemon, a second CLI call) reuse it; stop_embedded() ends it explicitly.
+            server = _server(data_dir, cleanup_mode=None)
+            break
+        except subprocess.TimeoutExpired as exc:
+            # pgserver gives pg_ctl 10 s, which a loaded 2-core machine can exceed; the server
+            # usually comes up meanwhile, so forget the half-made handle and look again.
+            _pgserver().PostgresServer._instances.pop(data_dir, None)
+            if attempt == START_ATTEMPTS:
+                raise WarehouseError(f"embedded PostgreSQL in {data_dir} did not start") from exc
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise WarehouseError(f"cannot start embedded PostgreSQL in {data_dir}: {exc}") from exc
     url = str(server.get_uri())
     pid = server.get_pid()
     _log.info("embedded PostgreSQL running in %s (pid %s)", data_dir, pid)
