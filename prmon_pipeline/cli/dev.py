@@ -99,7 +99,15 @@ def _simulated_github(stack: ExitStack, settings: Settings, args: argparse.Names
     return settings
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _run_dagster_dev(env: dict[str, str], port: int) -> int:
+    # Ctrl-C and a plain `kill` both stop everything, even when this process was started with
+    # SIGINT ignored (as a shell does for background jobs, which Python then leaves ignored).
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     workspace = Path(__file__).resolve().parents[2] / "workspace.yaml"
     command = [
         sys.executable,

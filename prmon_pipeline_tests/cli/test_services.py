@@ -1,0 +1,107 @@
+"""``prmon fakehub serve`` and ``prmon dev`` as processes: they start, answer, and stop cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from prmon_pipeline_tests.databases import throwaway_database
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_fakehub_serve_answers_like_github() -> None:
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "prmon_pipeline.cli",
+            "fakehub",
+            "serve",
+            "--repos",
+            "2",
+            "--prs",
+            "5",
+            "--port",
+            str(port),
+            "--tick",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert f"fakehub serving 2 repositories at http://127.0.0.1:{port}" in line
+        response = httpx.get(f"http://127.0.0.1:{port}/rate_limit", timeout=10)
+        assert response.status_code == 200 and "x-ratelimit-limit" in response.headers
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+@pytest.mark.e2e
+def test_dev_starts_dagster_with_automation_and_stops_on_ctrl_c(
+    server_url: str, tmp_path: Path
+) -> None:
+    port = _free_port()
+    for url in throwaway_database(server_url, "prmon_test_dev"):
+        env = {**os.environ, "PRMON_DATABASE_URL": url, "PRMON_HOME": str(tmp_path / "home")}
+        env.pop("GITHUB_TOKEN", None)
+        log = tmp_path / "dev.log"
+        with log.open("w") as out:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "prmon_pipeline.cli",
+                    "dev",
+                    "--port",
+                    str(port),
+                    "--repos",
+                    "2",
+                    "--prs",
+                    "20",
+                ],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                deadline = time.monotonic() + 180
+                while "Dagster UI at" not in log.read_text():
+                    assert process.poll() is None, log.read_text()[-3000:]
+                    assert time.monotonic() < deadline, "dagster dev did not come up"
+                    time.sleep(1)
+                query = (
+                    '{ sensorsOrError(repositorySelector: {repositoryLocationName: "prmon",'
+                    ' repositoryName: "__repository__"}) { ... on Sensors'
+                    " { results { name sensorState { status } } } } }"
+                )
+                sensors = httpx.post(
+                    f"http://127.0.0.1:{port}/graphql", json={"query": query}, timeout=30
+                ).json()["data"]["sensorsOrError"]["results"]
+                status = {s["name"]: s["sensorState"]["status"] for s in sensors}
+                assert status["repository_change_sensor"] == "RUNNING"
+                assert status["repository_registry_sensor"] == "RUNNING"
+            finally:
+                process.send_signal(signal.SIGINT)
+                code = process.wait(timeout=120)
+        assert code == 0, log.read_text()[-3000:]
+        assert "fakehub serving 2 simulated repositories" in log.read_text()
