@@ -233,6 +233,7 @@ def apply_changeset(
                 cursors=discovery.cursors,
                 audit=audit,
                 now=now(),
+                previous_cursors=context.cursors,
             )
 
     return with_transient_retries(load, options.load_attempts, sleep)

@@ -12,9 +12,20 @@ Conn = psycopg.Connection[tuple[object, ...]]
 
 
 def write_cursors(
-    conn: Conn, repository_id: int, cursors: SyncCursors, *, full: bool, now: datetime
+    conn: Conn,
+    repository_id: int,
+    cursors: SyncCursors,
+    *,
+    full: bool,
+    now: datetime,
+    previous: SyncCursors | None = None,
 ) -> None:
-    """Store the cursors; the watermark never moves back (an older run may commit later)."""
+    """Store the cursors; the watermark never moves back (an older run may commit later).
+
+    With ``previous`` (what this sync read before discovery), only the ETags that changed are
+    written and only those dropped are deleted: a steady cycle of a repository with hundreds of
+    open PRs then writes nothing but its one cursor row.
+    """
     conn.execute(
         "INSERT INTO prmon.sync_cursors AS c (repository_id, pulls_watermark, pulls_etag,"
         " last_full_sync_at, updated_at) VALUES (%(id)s, %(watermark)s, %(etag)s, %(full_at)s,"
@@ -34,17 +45,28 @@ def write_cursors(
         },
     )
     # The set of ETags is replaced: discovery prunes those of heads no PR points at any more.
-    conn.execute(
-        "DELETE FROM prmon.check_run_etags WHERE repository_id = %s AND NOT head_sha = ANY(%s)",
-        (repository_id, list(cursors.check_run_etags)),
-    )
-    if cursors.check_run_etags:
+    new = cursors.check_run_etags
+    if previous is None:
+        conn.execute(
+            "DELETE FROM prmon.check_run_etags WHERE repository_id = %s AND NOT head_sha = ANY(%s)",
+            (repository_id, list(new)),
+        )
+        changed = new
+    else:
+        dropped = [sha for sha in previous.check_run_etags if sha not in new]
+        if dropped:
+            conn.execute(
+                "DELETE FROM prmon.check_run_etags WHERE repository_id = %s AND head_sha = ANY(%s)",
+                (repository_id, dropped),
+            )
+        changed = {sha: tag for sha, tag in new.items() if previous.check_run_etags.get(sha) != tag}
+    if changed:
         with conn.cursor() as cursor:
             cursor.executemany(
                 "INSERT INTO prmon.check_run_etags (repository_id, head_sha, etag)"
                 " VALUES (%s, %s, %s) ON CONFLICT (repository_id, head_sha)"
                 " DO UPDATE SET etag = EXCLUDED.etag",
-                [(repository_id, sha, etag) for sha, etag in cursors.check_run_etags.items()],
+                [(repository_id, sha, etag) for sha, etag in changed.items()],
             )
 
 

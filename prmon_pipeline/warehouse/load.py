@@ -39,6 +39,7 @@ def load_changeset(
     cursors: SyncCursors,
     audit: SyncAudit,
     now: datetime,
+    previous_cursors: SyncCursors | None = None,
 ) -> LoadResult:
     """Apply one repository's changed rows atomically and return what the statements did."""
     params: dict[str, object] = {"repository_id": repository_id, "now": now}
@@ -48,7 +49,14 @@ def load_changeset(
         prs_new, prs_updated, state_changes = _merge_pull_requests(conn, pull_requests, params)
         prs_deleted = _soft_delete(conn, deleted_numbers, params)
         runs_new, runs_updated = _merge_check_runs(conn, check_runs, params)
-        write_cursors(conn, repository_id, cursors, full=audit.mode == "full", now=now)
+        write_cursors(
+            conn,
+            repository_id,
+            cursors,
+            full=audit.mode == "full",
+            now=now,
+            previous=previous_cursors,
+        )
         result = LoadResult(
             sync_run_id=int(str(params["sync_run_id"])),
             prs_new=prs_new,

@@ -81,6 +81,10 @@ def read_snapshot(
     check runs. Soft-deleted PRs are left out: to the changeset they are gone. Both tables are
     read in one REPEATABLE READ transaction so they agree with each other.
     """
+    if numbers is not None:
+        numbers = list(numbers)
+        if not numbers:  # nothing was touched: nothing to compare against
+            return PULL_REQUEST_SCHEMA.empty_table(), CHECK_RUN_SCHEMA.empty_table()
     repo = sql.Literal(repository_id)
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -99,7 +103,7 @@ def read_snapshot(
             "SELECT {cols} FROM prmon.check_runs c"
             " JOIN (SELECT p.id, p.number AS pr_number FROM prmon.pull_requests p"
             " WHERE p.repository_id = {repo} AND p.deleted_at IS NULL{wanted}) p"
-            " ON c.pull_request_id = p.id"
+            " ON c.pull_request_id = p.id WHERE c.repository_id = {repo}"
         ).format(
             cols=sql.SQL(snapshot_select_sql(CHECK_RUN_SCHEMA, "c", {"pr_number": "p.pr_number"})),
             repo=repo,

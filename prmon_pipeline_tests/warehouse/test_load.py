@@ -14,7 +14,7 @@ from prmon_pipeline.core.models import SyncCursors
 from prmon_pipeline.core.schemas import CHECK_RUN_SCHEMA, PULL_REQUEST_SCHEMA
 from prmon_pipeline.warehouse.audit import SyncAudit
 from prmon_pipeline.warehouse.connection import connect
-from prmon_pipeline.warehouse.cursors import read_cursors
+from prmon_pipeline.warehouse.cursors import read_cursors, write_cursors
 from prmon_pipeline.warehouse.load import LoadResult, load_changeset
 from prmon_pipeline.warehouse.repositories import add_repository
 from prmon_pipeline.warehouse.snapshot import read_pull_request_index, read_snapshot
@@ -216,3 +216,13 @@ def test_two_concurrent_loads_of_one_repository_serialise(
         thread.join()
     assert all(isinstance(r, LoadResult) for r in results), results
     assert sorted(r.prs_new for r in results if isinstance(r, LoadResult)) == [0, 500]
+
+
+def test_cursor_etags_written_as_a_difference_from_the_previous_ones(
+    db: Conn, repository_id: int
+) -> None:
+    first = SyncCursors(T0, '"p"', {"a" * 40: '"1"', "b" * 40: '"2"', "c" * 40: '"3"'})
+    write_cursors(db, repository_id, first, full=False, now=T0)
+    second = SyncCursors(T0, '"p"', {"a" * 40: '"1"', "b" * 40: '"2b"', "d" * 40: '"4"'})
+    write_cursors(db, repository_id, second, full=False, now=T0, previous=first)
+    assert read_cursors(db, repository_id).check_run_etags == second.check_run_etags
