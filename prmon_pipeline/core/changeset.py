@@ -163,6 +163,8 @@ def compute_changeset(
     incoming check run names a PR on neither side, and ``SchemaConformanceError`` when a table
     lacks a column of its schema.
     """
+    if not any(t.num_rows for t in (incoming_prs, snapshot_prs, incoming_check_runs)):
+        return empty_changeset()  # a steady cycle: nothing seen, nothing to compare
     incoming_pull_requests = normalise_pull_requests(incoming_prs)
     snapshot_pull_requests = normalise_pull_requests(snapshot_prs)
     incoming_runs = normalise_check_runs(incoming_check_runs)
@@ -186,6 +188,22 @@ def compute_changeset(
         prs_unchanged=pull_requests.unchanged,
         prs_stale=pull_requests.stale,
         check_runs_unchanged=check_runs.unchanged,
+    )
+
+
+def empty_changeset() -> Changeset:
+    """The changeset of a sync that saw nothing: no rows, no counts."""
+    return Changeset(
+        prs_new=PULL_REQUEST_SCHEMA.empty_table(),
+        prs_updated=PULL_REQUEST_SCHEMA.empty_table(),
+        pr_field_changes=PR_FIELD_CHANGE_SCHEMA.empty_table(),
+        state_transitions=STATE_TRANSITION_SCHEMA.empty_table(),
+        prs_deleted=DELETED_PULL_REQUEST_SCHEMA.empty_table(),
+        check_runs_new=CHECK_RUN_SCHEMA.empty_table(),
+        check_runs_updated=CHECK_RUN_SCHEMA.empty_table(),
+        prs_unchanged=0,
+        prs_stale=0,
+        check_runs_unchanged=0,
     )
 
 
