@@ -27,6 +27,9 @@ Conn = psycopg.Connection[tuple[object, ...]]
 # First key of the two-key advisory lock that serialises loads of one repository ("pr").
 LOCK_NAMESPACE = 0x7072
 COPY_CHUNK_ROWS = 10_000
+# After a load this large (a first sync), the planner's statistics are stale enough to pick
+# nested loops over a million rows in the next snapshot read; ANALYZE before autovacuum would.
+ANALYZE_AFTER_ROWS = 50_000
 
 
 def load_changeset(
@@ -67,12 +70,20 @@ def load_changeset(
             state_changes=state_changes,
         )
         finish_sync_run(conn, result, audit)
+        _refresh_statistics(conn, result)
         conn.execute(
             "UPDATE prmon.repositories SET last_success_at = %(now)s, last_attempt_at = %(now)s,"
             " failure_count = 0, last_error = NULL WHERE id = %(repository_id)s",
             params,
         )
     return result
+
+
+def _refresh_statistics(conn: Conn, result: LoadResult) -> None:
+    if result.prs_new >= ANALYZE_AFTER_ROWS:
+        conn.execute("ANALYZE prmon.pull_requests")
+    if result.check_runs_new >= ANALYZE_AFTER_ROWS:
+        conn.execute("ANALYZE prmon.check_runs")
 
 
 def _stage(conn: Conn, name: str, table: pa.Table, schema: pa.Schema) -> None:
