@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import psycopg
@@ -248,7 +249,7 @@ def test_statement_timeout_rolls_back_and_is_recorded(warehouse: str, world: Wor
     assert_warehouse_matches(warehouse, world, name)
 
 
-def _terminate_when_copying(url: str, stop: threading.Event) -> None:
+def _terminate_when_copying(url: str, stop: threading.Event, killed: list[int]) -> None:
     with psycopg.connect(url, autocommit=True) as admin:
         while not stop.is_set():
             rows = admin.execute(
@@ -258,47 +259,50 @@ def _terminate_when_copying(url: str, stop: threading.Event) -> None:
             ).fetchall()
             for (pid,) in rows:
                 admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                killed.append(int(str(pid)))
                 stop.set()
             time.sleep(0.001)
 
 
-def test_backend_terminated_mid_copy_is_retried_whole(warehouse: str) -> None:
-    world = World(WorldConfig(seed=3, repositories=1, prs_per_repository=400, check_runs_per_sha=8))
-    _register(warehouse, world)
-    client, _ = _client(world)
-    name = world.repository_names()[0]
+@contextmanager
+def _backend_terminated_mid_copy(url: str) -> Iterator[list[int]]:
+    """Terminate the first backend seen COPYing into a staging table; yields the pids killed."""
     stop = threading.Event()
-    killer = threading.Thread(target=_terminate_when_copying, args=(warehouse, stop))
+    killed: list[int] = []
+    killer = threading.Thread(target=_terminate_when_copying, args=(url, stop, killed))
     killer.start()
     try:
-        result = _sync(warehouse, world, client, name)
+        yield killed
     finally:
         stop.set()
         killer.join()
+
+
+def _copy_heavy_world(warehouse: str) -> tuple[World, GitHubClient, str]:
+    world = World(WorldConfig(seed=3, repositories=1, prs_per_repository=400, check_runs_per_sha=8))
+    _register(warehouse, world)
+    client, _ = _client(world)
+    return world, client, world.repository_names()[0]
+
+
+def test_backend_terminated_mid_copy_is_retried_whole(warehouse: str) -> None:
+    world, client, name = _copy_heavy_world(warehouse)
+    with _backend_terminated_mid_copy(warehouse) as killed:
+        result = _sync(warehouse, world, client, name)
+    assert len(killed) == 1
     assert result.load.prs_new == len(world.pull_requests(name))
     assert_warehouse_matches(warehouse, world, name)
 
 
 def test_backend_terminated_without_retries_leaves_nothing(warehouse: str) -> None:
-    world = World(WorldConfig(seed=3, repositories=1, prs_per_repository=400, check_runs_per_sha=8))
-    _register(warehouse, world)
-    client, _ = _client(world)
-    name = world.repository_names()[0]
-    stop = threading.Event()
-    killer = threading.Thread(target=_terminate_when_copying, args=(warehouse, stop))
-    killer.start()
-    try:
-        with pytest.raises(SyncError, match=rf"^{name}: load failed"):
-            _sync(
-                warehouse,
-                world,
-                client,
-                name,
-                SyncOptions(check_runs_lookback=None, refresh_open_checks=True, load_attempts=1),
-            )
-    finally:
-        stop.set()
-        killer.join()
+    world, client, name = _copy_heavy_world(warehouse)
+    once = SyncOptions(check_runs_lookback=None, refresh_open_checks=True, load_attempts=1)
+    with (
+        _backend_terminated_mid_copy(warehouse) as killed,
+        pytest.raises(SyncError, match=rf"^{name}: load failed"),
+    ):
+        _sync(warehouse, world, client, name, once)
+    assert len(killed) == 1
     assert warehouse_tables(warehouse, name)[0].height == 0
     assert _cursors(warehouse, name) == SyncCursors()
     assert _failures(warehouse, name)[0] == 1
