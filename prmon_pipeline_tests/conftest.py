@@ -16,8 +16,7 @@ import pytest
 
 from prmon_pipeline.warehouse.connection import connect
 from prmon_pipeline.warehouse.embedded import start_embedded, stop_embedded
-from prmon_pipeline.warehouse.migrations import migrate
-from prmon_pipeline_tests.databases import throwaway_database
+from prmon_pipeline_tests.databases import migrated_throwaway_database
 
 
 @pytest.fixture(scope="session")
@@ -33,18 +32,9 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def empty_database_url(server_url: str) -> Iterator[str]:
-    """A freshly created, empty database, dropped at the end of the session."""
-    yield from throwaway_database(server_url, "prmon_test_empty")
-
-
-@pytest.fixture(scope="session")
 def database_url(server_url: str) -> Iterator[str]:
     """A throwaway database with every migration applied."""
-    for url in throwaway_database(server_url, "prmon_test"):
-        with connect(url, autocommit=True) as conn:
-            migrate(conn)
-        yield url
+    yield from migrated_throwaway_database(server_url, "prmon_test")
 
 
 @pytest.fixture

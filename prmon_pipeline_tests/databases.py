@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 
 from prmon_pipeline.warehouse.connection import connect, with_database
+from prmon_pipeline.warehouse.migrations import migrate
 
 
 def throwaway_database(server_url: str, prefix: str) -> Iterator[str]:
@@ -18,3 +19,11 @@ def throwaway_database(server_url: str, prefix: str) -> Iterator[str]:
     finally:
         with connect(server_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def migrated_throwaway_database(server_url: str, prefix: str) -> Iterator[str]:
+    """Like :func:`throwaway_database`, with every migration applied before it is yielded."""
+    for url in throwaway_database(server_url, prefix):
+        with connect(url, autocommit=True) as conn:
+            migrate(conn)
+        yield url

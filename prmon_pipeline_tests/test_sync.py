@@ -33,9 +33,8 @@ from prmon_pipeline.sync import (
 )
 from prmon_pipeline.warehouse.connection import connect
 from prmon_pipeline.warehouse.cursors import read_cursors
-from prmon_pipeline.warehouse.migrations import migrate
 from prmon_pipeline.warehouse.repositories import add_repository, get_repository
-from prmon_pipeline_tests.databases import throwaway_database
+from prmon_pipeline_tests.databases import migrated_throwaway_database
 from prmon_pipeline_tests.ground_truth import assert_warehouse_matches, warehouse_tables
 
 EXACT = SyncOptions(check_runs_lookback=None, refresh_open_checks=True)
@@ -43,10 +42,7 @@ EXACT = SyncOptions(check_runs_lookback=None, refresh_open_checks=True)
 
 @pytest.fixture
 def warehouse(server_url: str) -> Iterator[str]:
-    for url in throwaway_database(server_url, "prmon_test_sync"):
-        with connect(url, autocommit=True) as conn:
-            migrate(conn)
-        yield url
+    yield from migrated_throwaway_database(server_url, "prmon_test_sync")
 
 
 @pytest.fixture

@@ -12,18 +12,13 @@ import pytest
 from prmon_pipeline.defs.io_manager import ParquetIOManager
 from prmon_pipeline.defs.resources import GitHubResource, SyncSettings, WarehouseResource
 from prmon_pipeline.fakehub import HubConfig, World, WorldConfig, create_app, serve
-from prmon_pipeline.warehouse.connection import connect
-from prmon_pipeline.warehouse.migrations import migrate
-from prmon_pipeline_tests.databases import throwaway_database
+from prmon_pipeline_tests.databases import migrated_throwaway_database
 
 
 @pytest.fixture
 def warehouse_url(server_url: str) -> Iterator[str]:
     """A migrated database of its own per test (the defs tests write and compare whole repos)."""
-    for url in throwaway_database(server_url, "prmon_test_defs"):
-        with connect(url, autocommit=True) as conn:
-            migrate(conn)
-        yield url
+    yield from migrated_throwaway_database(server_url, "prmon_test_defs")
 
 
 @pytest.fixture
