@@ -211,7 +211,7 @@ def apply_changeset(
     sleep: Callable[[float], None] = time.sleep,
 ) -> LoadResult:
     """The load stage, retried whole on transient database errors; dry runs only audit."""
-    audit = _audit(discovery, changeset, options, started_at)
+    audit = _audit(discovery, options, started_at, changeset.prs_unchanged)
     repository_id = context.repository.id
     if options.dry_run:
         with connect(database_url, autocommit=True) as conn:
@@ -253,17 +253,21 @@ def _preview(changeset: Changeset) -> LoadResult:
 
 
 def _audit(
-    discovery: DiscoveryResult, changeset: Changeset, options: SyncOptions, started_at: datetime
+    discovery: DiscoveryResult | None,
+    options: SyncOptions,
+    started_at: datetime,
+    prs_unchanged: int = 0,
 ) -> SyncAudit:
-    stats = discovery.stats
+    """The audit row's figures: the run's options and what discovery cost (if it got that far)."""
+    stats = discovery.stats if discovery else None
     return SyncAudit(
         mode=options.mode,
         started_at=started_at,
         dry_run=options.dry_run,
-        api_requests=stats.requests,
-        api_not_modified=stats.not_modified,
-        rate_limit_remaining=stats.rate_limit_remaining,
-        prs_unchanged=changeset.prs_unchanged,
+        api_requests=stats.requests if stats else 0,
+        api_not_modified=stats.not_modified if stats else 0,
+        rate_limit_remaining=stats.rate_limit_remaining if stats else None,
+        prs_unchanged=prs_unchanged,
         dagster_run_id=options.dagster_run_id,
     )
 
@@ -279,16 +283,7 @@ def record_sync_failure(
     now: Now = utc_now,
 ) -> None:
     """Record a failed run in its own transaction (the load's, if any, was rolled back)."""
-    stats = discovery.stats if discovery else None
-    audit = SyncAudit(
-        mode=options.mode,
-        started_at=started_at,
-        dry_run=options.dry_run,
-        api_requests=stats.requests if stats else 0,
-        api_not_modified=stats.not_modified if stats else 0,
-        rate_limit_remaining=stats.rate_limit_remaining if stats else None,
-        dagster_run_id=options.dagster_run_id,
-    )
+    audit = _audit(discovery, options, started_at)
     with connect(database_url, autocommit=True) as conn:
         record_failure(conn, repository.id, audit, error, now())
 
