@@ -24,6 +24,7 @@ import pyarrow as pa
 from prmon_pipeline.core.discovery_plan import (
     CheckRunTarget,
     KnownPullRequest,
+    compact,
     decode_check_run_validators,
     encode_check_run_validators,
     latest_per_number,
@@ -49,6 +50,8 @@ PULLS_PARAMS: Mapping[str, str | int] = {
 CHECK_RUNS_PARAMS: Mapping[str, str | int] = {"filter": "all", "per_page": 100}
 MAX_RECHECKS = 5
 """Re-reads of page 1 after a walk; each is a free 304 unless PRs changed during the walk."""
+COMPACT_ROWS = 5_000
+"""Pages and per-SHA check-run tables are compacted into one table every this many rows."""
 
 T = TypeVar("T")
 
@@ -91,13 +94,42 @@ class DiscoveryResult:
     pulls_unchanged: bool
 
 
+class _Tables:
+    """Tables of one schema gathered page by page, compacted every ``COMPACT_ROWS`` rows."""
+
+    def __init__(self) -> None:
+        self.compacted: list[pa.Table] = []
+        self.fresh: list[pa.Table] = []
+        self.fresh_rows = 0
+
+    def add(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        self.fresh.append(table)
+        self.fresh_rows += table.num_rows
+        if self.fresh_rows >= COMPACT_ROWS:
+            self.compacted.append(compact(self.fresh))
+            self.fresh, self.fresh_rows = [], 0
+
+    def tables(self) -> list[pa.Table]:
+        return [*self.compacted, *self.fresh]
+
+
 @dataclass
 class _Walk:
-    pages: list[pa.Table]
+    pages: _Tables
     first_etag: str | None
     unchanged: bool
     moved: bool
     page_count: int
+    newest: datetime | None = None
+
+    def add(self, page: pa.Table) -> None:
+        self.pages.add(page)
+        self.page_count += 1
+        top = newest_updated_at(page)
+        if top is not None and (self.newest is None or top > self.newest):
+            self.newest = top
 
 
 async def discover_repository(
@@ -130,7 +162,7 @@ async def discover_repository(
         walk = await _walk_pulls(client, name, etag, cutoff, overlap, tally=tally)
     renamed_to = await _resolve_rename(client, name, tally) if walk.moved else None
     current = renamed_to or name
-    pull_requests = latest_per_number(walk.pages)
+    pull_requests = latest_per_number(walk.pages.tables())
     targets = plan_check_run_targets(
         pull_requests,
         known,
@@ -141,8 +173,9 @@ async def discover_repository(
         fetched_shas=cursors.check_run_etags.keys(),
         changed_since=cursors.pulls_watermark if mode == "incremental" else None,
     )
-    fetched = await _fetch_all_check_runs(client, current, targets, cursors, tally)
-    check_runs = _concat_runs([f.table for f in fetched])
+    runs = _Tables()
+    fetched = await _fetch_all_check_runs(client, current, targets, cursors, tally, runs=runs)
+    check_runs = _concat_runs(runs.tables())
     new_cursors = _next_cursors(cursors, mode, walk, pull_requests, known=known, fetched=fetched)
     stats = DiscoveryStats(
         requests=tally.requests,
@@ -174,8 +207,9 @@ async def _fetch_single(
     response = await client.get(
         f"{_repo_path(repository)}/pulls/{number}", context=repository, tally=tally
     )
-    page = parse_pull_requests(_expect(response, dict, repository), repository)
-    return _Walk([page], None, False, response.moved_permanently, 1)
+    walk = _Walk(_Tables(), None, False, response.moved_permanently, 0)
+    walk.add(parse_pull_requests(_expect(response, dict, repository), repository))
+    return walk
 
 
 async def _walk_pulls(
@@ -191,11 +225,11 @@ async def _walk_pulls(
     url = f"{_repo_path(repository)}/pulls"
     first = await client.get(url, params=PULLS_PARAMS, etag=etag, context=repository, tally=tally)
     if first.not_modified:
-        return _Walk([], etag, True, first.moved_permanently, 0)
-    walk = _Walk([], first.etag, False, first.moved_permanently, 0)
+        return _Walk(_Tables(), etag, True, first.moved_permanently, 0)
+    walk = _Walk(_Tables(), first.etag, False, first.moved_permanently, 0)
     await _walk_from(client, repository, first, cutoff, walk, tally=tally)
     for _ in range(MAX_RECHECKS):
-        top = newest_updated_at(latest_per_number(walk.pages))
+        top = walk.newest
         again = await client.get(
             url, params=PULLS_PARAMS, etag=walk.first_etag, context=repository, tally=tally
         )
@@ -218,8 +252,7 @@ async def _walk_from(
 ) -> None:
     while True:
         page = parse_pull_requests(_expect(response, list, repository), repository)
-        walk.pages.append(page)
-        walk.page_count += 1
+        walk.add(page)
         next_url = response.next_url
         if next_url is None or page_reaches_cutoff(page, cutoff):
             return
@@ -244,22 +277,48 @@ class _ChecksFetch:
     unchanged: bool
 
 
+@dataclass(frozen=True)
+class _ChecksFetched:
+    """What is kept of one SHA's fetch once its rows went into the gathered tables."""
+
+    head_sha: str
+    validators: str | None
+    unchanged: bool
+
+
 async def _fetch_all_check_runs(
     client: GitHubClient,
     repository: str,
     targets: list[CheckRunTarget],
     cursors: SyncCursors,
     tally: RequestTally,
-) -> list[_ChecksFetch]:
-    """Fetch every target SHA concurrently; the client's semaphore bounds the requests."""
-    bound = asyncio.Semaphore(max(1, client.config.max_concurrency))
+    *,
+    runs: _Tables,
+) -> list[_ChecksFetched]:
+    """Fetch every target SHA, ``max_concurrency`` at a time, gathering the rows into ``runs``.
 
-    async def one(target: CheckRunTarget) -> _ChecksFetch:
-        stored = cursors.check_run_etags.get(target.head_sha) if target.conditional else None
-        async with bound:
-            return await _fetch_check_runs(client, repository, target, stored, tally)
+    A fixed set of workers (not one task per SHA) keeps memory flat for tens of thousands of
+    SHAs; each SHA's rows are handed to ``runs`` as they arrive. The first failure cancels the
+    other workers (no request is spent for a discovery that already failed) and is raised as is.
+    """
+    pending = iter(targets)
+    fetched: list[_ChecksFetched] = []
 
-    return list(await asyncio.gather(*(one(t) for t in targets)))
+    async def worker() -> None:
+        for target in pending:
+            stored = cursors.check_run_etags.get(target.head_sha) if target.conditional else None
+            result = await _fetch_check_runs(client, repository, target, stored, tally)
+            runs.add(result.table)
+            fetched.append(_ChecksFetched(result.head_sha, result.validators, result.unchanged))
+
+    workers = min(len(targets), max(1, client.config.max_concurrency))
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(workers):
+                group.create_task(worker())
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0]  # noqa: B904 - the worker's own error, with its traceback
+    return fetched
 
 
 async def _fetch_check_runs(
@@ -309,7 +368,7 @@ def _next_cursors(
     pull_requests: pa.Table,
     *,
     known: Mapping[int, KnownPullRequest],
-    fetched: list[_ChecksFetch],
+    fetched: list[_ChecksFetched],
 ) -> SyncCursors:
     """Watermark = newest ``updated_at`` seen (never moved back); ETags of what was read."""
     etags = dict(cursors.check_run_etags)

@@ -10,6 +10,7 @@ import pyarrow as pa
 from prmon_pipeline.core.discovery_plan import (
     CheckRunTarget,
     KnownPullRequest,
+    compact,
     decode_check_run_validators,
     encode_check_run_validators,
     known_pull_requests_from_arrow,
@@ -158,3 +159,21 @@ def test_validators_round_trip_and_pruning() -> None:
     assert decode_check_run_validators('W/"a"') == ('W/"a"', [])
     assert encode_check_run_validators([("u1", None)]) is None
     assert prune_check_run_etags({"a": "1", "b": "2"}, ["b", "c"]) == {"b": "2"}
+
+
+def test_unique_pages_are_kept_as_walked_and_equal_stamps_go_to_the_later_page() -> None:
+    first = table(pr(3, updated=1), pr(1, updated=2))
+    second = table(pr(2, updated=3))
+    assert latest_per_number([first, second]).column("number").to_pylist() == [3, 1, 2]
+    again = table(pr(1, updated=2, title="fetched later"))
+    result = latest_per_number([first, second, again])
+    assert result.column("number").to_pylist() == [1, 2, 3]
+    assert result.column("title").to_pylist()[0] == "fetched later"
+
+
+def test_compact_makes_one_chunk_of_many_small_tables() -> None:
+    pages = [table(pr(n, updated=n)) for n in range(1, 40)]
+    compacted = compact(pages)
+    assert compacted.num_rows == 39
+    assert compacted.column("number").num_chunks == 1
+    assert compacted.equals(pa.concat_tables(pages))

@@ -74,6 +74,11 @@ def truth_check_runs(world: World, repository: str) -> pa.Table:
     return sort_runs(pa.concat_tables(tables))
 
 
+def sort_prs(table: pa.Table) -> pa.Table:
+    """PRs by number: discovery returns them as walked (newest-updated first)."""
+    return table.sort_by("number")
+
+
 def sort_runs(table: pa.Table) -> pa.Table:
     return table.sort_by([("pr_number", "ascending"), ("github_id", "ascending")])
 

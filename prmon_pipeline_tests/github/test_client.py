@@ -26,6 +26,7 @@ from prmon_pipeline_tests.github.simulation import (
     make_client,
     make_hub,
     small_world,
+    sort_prs,
     sort_runs,
     truth_check_runs,
     truth_pull_requests,
@@ -40,7 +41,7 @@ def run(coro: Any) -> Any:
 
 async def full_discovery_matches_truth(client: GitHubClient, world: Any, repository: str) -> None:
     result = await discover(client, world, repository, Warehouse(), mode="full")
-    assert result.pull_requests.equals(truth_pull_requests(world, repository))
+    assert sort_prs(result.pull_requests).equals(truth_pull_requests(world, repository))
     assert sort_runs(result.check_runs).equals(truth_check_runs(world, repository))
 
 

@@ -20,6 +20,7 @@ from prmon_pipeline_tests.github.simulation import (
     rows_by_key,
     run_key,
     small_world,
+    sort_prs,
     sort_runs,
     truth_check_runs,
     truth_pull_requests,
@@ -38,7 +39,7 @@ def test_cold_full_discovery_equals_ground_truth() -> None:
         async with make_client(app, clock) as client:
             for repository in world.repository_names():
                 result = await discover(client, world, repository, Warehouse(), mode="full")
-                assert result.pull_requests.equals(truth_pull_requests(world, repository))
+                assert sort_prs(result.pull_requests).equals(truth_pull_requests(world, repository))
                 assert sort_runs(result.check_runs).equals(truth_check_runs(world, repository))
                 assert not result.pulls_unchanged
                 assert result.renamed_to is None
@@ -98,7 +99,7 @@ def test_full_reconciliation_of_an_unchanged_repository_costs_only_the_pr_pages(
             await discover(client, world, repository, warehouse, mode="full")
             before = hub.rate_limit_remaining()
             result = await discover(client, world, repository, warehouse, mode="full")
-        assert result.pull_requests.equals(truth_pull_requests(world, repository))
+        assert sort_prs(result.pull_requests).equals(truth_pull_requests(world, repository))
         assert result.stats.pull_request_pages == 3
         assert before - hub.rate_limit_remaining() == 3  # check runs: all 304 or skipped
         assert result.check_runs.num_rows == 0
@@ -178,7 +179,7 @@ def test_renamed_repository_is_followed_and_reported() -> None:
             result = await discover(client, world, old, warehouse, mode="full")
             assert result.renamed_to == f"{owner}/renamed-widgets"
             truth = truth_pull_requests(world, f"{owner}/renamed-widgets")
-            assert result.pull_requests.equals(truth)
+            assert sort_prs(result.pull_requests).equals(truth)
 
     run(scenario())
 
@@ -197,7 +198,7 @@ def test_single_pr_mode_fetches_one_pr_and_its_runs() -> None:
             )
         truth = truth_pull_requests(world, repository)
         expected = truth.filter(pa.compute.equal(truth.column("number"), number))
-        assert result.pull_requests.equals(expected)
+        assert sort_prs(result.pull_requests).equals(expected)
         runs = truth_check_runs(world, repository)
         expected_runs = runs.filter(pa.compute.equal(runs.column("pr_number"), number))
         assert sort_runs(result.check_runs).equals(expected_runs)
