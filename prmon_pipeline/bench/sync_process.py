@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 
 import orjson
 
-from prmon_pipeline.cli.settings import Settings
 from prmon_pipeline.github.client import GitHubClient, GitHubConfig
 from prmon_pipeline.sync import SyncOptions, SyncOutcome, sync_repositories
 from prmon_pipeline.warehouse.connection import connect
@@ -44,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--api-url", required=True)
     parser.add_argument("--engine", choices=("direct", "dagster"), default="direct")
     parser.add_argument("--mode", choices=("incremental", "full"), default="incremental")
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=4, help="repositories at once")
     return parser
 
 
@@ -53,12 +52,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     with connect(args.database_url, autocommit=True) as conn:
         repositories = [r.full_name for r in list_repositories(conn)]
     options = SyncOptions(mode=args.mode)
-    config = GitHubConfig(api_url=args.api_url, max_concurrency=args.concurrency)
+    config = GitHubConfig(api_url=args.api_url)  # the client's default bound on requests
     since = datetime.now(UTC)
     started = time.perf_counter()
     if args.engine == "dagster":
         # Imported here so the engine path's peak RSS does not include Dagster's.
         from prmon_pipeline.cli.dagster_runs import sync_through_dagster  # noqa: PLC0415
+        from prmon_pipeline.cli.settings import Settings  # noqa: PLC0415
 
         env = {"PRMON_DATABASE_URL": args.database_url, "PRMON_GITHUB_API_URL": args.api_url}
         sync_through_dagster(Settings(env=env), repositories, concurrency=args.concurrency)
