@@ -140,11 +140,27 @@ class Changeset:
 def _sorted_union(
     first: pa.Table, second: pa.Table, schema: pa.Schema, key: tuple[str, ...]
 ) -> pa.Table:
+    """Both tables as one, by key. When one side is empty and the other already sorted (as it
+    usually comes out of ``compute_changeset``), that side is returned without a sort: a first
+    sync has no updated rows, and re-sorting 100,000 new PRs would copy ~200 MB of bodies."""
+    only = first if second.num_rows == 0 else second if first.num_rows == 0 else None
+    if only is not None and _is_sorted_by(only, key):
+        return only.cast(schema)
     return (
         pa.concat_tables([first, second])
         .sort_by([(name, "ascending") for name in key])
         .cast(schema)
     )
+
+
+def _is_sorted_by(table: pa.Table, key: tuple[str, ...]) -> bool:
+    """Whether rows are in ascending lexicographic order of ``key`` (checked without sorting)."""
+    frame = to_frame(table.select(list(key)))
+    in_order = pl.lit(value=True)
+    for name in reversed(key):  # (a, b) <= (a', b') ⟺ a < a' or (a == a' and b <= b')
+        column, following = pl.col(name), pl.col(name).shift(-1)
+        in_order = (column < following) | ((column == following) & in_order)
+    return bool(frame.select(in_order.fill_null(value=True).all()).item())
 
 
 def compute_changeset(

@@ -180,11 +180,13 @@ def normalise_pull_requests(table: pa.Table) -> pl.DataFrame:
     frame = _schema_columns(table, PULL_REQUEST_SCHEMA)
     lists_with_nulls = [name for name in SORTED_LIST_COLUMNS if frame[name].null_count()]
     lists_out_of_order = [name for name in SORTED_LIST_COLUMNS if has_unsorted_list(frame[name])]
+    # Rewritten only where needed: a new body column for 100,000 PRs is a ~200 MB copy.
+    empty_texts = [name for name in EMPTY_MEANS_NULL_COLUMNS if (frame[name] == "").any()]
     frame = frame.with_columns(
         *(empty_list_if_null(name) for name in lists_with_nulls)
     ).with_columns(
         *(sorted_list(name) for name in lists_out_of_order),
-        *(empty_as_null(name) for name in EMPTY_MEANS_NULL_COLUMNS),
+        *(empty_as_null(name) for name in empty_texts),
     )
     return _last_row_per_key(frame, number, [number, "updated_at"])
 

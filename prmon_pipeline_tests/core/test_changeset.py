@@ -3,6 +3,7 @@ normalisation, state transitions, check runs, Parquet), on tables small enough t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from prmon_pipeline.core.changeset import (
     Changeset,
     apply_changeset,
     compute_changeset,
+    empty_changeset,
 )
 from prmon_pipeline.core.changeset_check_runs import (
     COMPARED_CHECK_RUN_COLUMNS,
@@ -564,3 +566,26 @@ def test_conform_names_missing_columns_and_nulls() -> None:
 def test_incoming_table_missing_a_column_fails() -> None:
     with pytest.raises(SchemaConformanceError, match="title"):
         changeset_of(pr_table(pr_row(1)).drop_columns(["title"]), pr_table())
+
+
+def test_rows_to_upsert_are_sorted_by_key_whichever_side_is_empty() -> None:
+    runs = pa.Table.from_pylist(
+        [
+            {"pr_number": 2, "github_id": 1, "head_sha": "a", "name": "n", "status": "queued"},
+            {"pr_number": 1, "github_id": 9, "head_sha": "a", "name": "n", "status": "queued"},
+            {"pr_number": 1, "github_id": 3, "head_sha": "a", "name": "n", "status": "queued"},
+        ],
+        CHECK_RUN_SCHEMA,
+    )
+    empty = CHECK_RUN_SCHEMA.empty_table()
+    for new, updated in ((runs, empty), (empty, runs)):
+        changeset = replace(empty_changeset(), check_runs_new=new, check_runs_updated=updated)
+        keys = changeset.check_runs_to_upsert.select(["pr_number", "github_id"]).to_pylist()
+        assert keys == [
+            {"pr_number": 1, "github_id": 3},
+            {"pr_number": 1, "github_id": 9},
+            {"pr_number": 2, "github_id": 1},
+        ]
+    in_order = runs.slice(1).sort_by("github_id")  # (1, 3), (1, 9): already in key order
+    ordered = replace(empty_changeset(), check_runs_new=in_order)
+    assert ordered.check_runs_to_upsert.equals(in_order)
