@@ -49,15 +49,17 @@ def encode_csv(table: pa.Table) -> bytes:
     """The table as CSV rows (no header) for ``COPY ... FROM STDIN (FORMAT csv)``.
 
     Timestamps go out in ISO 8601 with an explicit offset, which ``timestamptz`` input accepts
-    whatever the session's ``DateStyle`` and time zone.
+    whatever the session's ``DateStyle`` and time zone. Polars writes the bytes into a buffer:
+    asking it for a ``str`` and encoding that would build and copy the whole text twice more,
+    which took as long as writing it (0.15 s for 300k check runs).
     """
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
-    return (
-        frame.select([_csv_ready(f) for f in table.schema])
-        .write_csv(include_header=False, null_value="")
-        .encode()
+    buffer = BytesIO()
+    frame.select([_csv_ready(f) for f in table.schema]).write_csv(
+        buffer, include_header=False, null_value=""
     )
+    return buffer.getvalue()
 
 
 def snapshot_select_sql(

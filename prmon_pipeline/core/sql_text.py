@@ -11,7 +11,9 @@ The statements follow one load transaction (see ``warehouse/load.py``):
 3. ``MERGE`` pull requests, newest wins: a staged row older than the stored ``updated_at`` never
    overwrites it, and an identical row is not rewritten (``IS DISTINCT FROM``), which halves the
    WAL of a re-sync;
-4. ``MERGE`` check runs, never moving a run backwards in its life cycle;
+4. ``MERGE`` check runs, never moving a run backwards in its life cycle; when the repository has
+   no check run stored yet, every incoming run is new and they are COPYed straight into the table
+   instead, their PR numbers resolved to ids by the client;
 5. write ``pr_state_history`` from the rows as they now are against ``prior_states``, so a
    transition is recorded exactly when this transaction made it.
 
@@ -158,6 +160,34 @@ def _status_rank(alias: str) -> str:
     return f"(CASE {alias}.status {cases} ELSE 0 END)"
 
 
+def repository_has_check_runs_sql() -> str:
+    """Whether any check run of the repository is stored (one probe of ``check_runs_repository``).
+
+    Under the repository's advisory lock a ``false`` means every incoming run is new, so the load
+    may COPY them straight into the table (:func:`copy_check_runs_sql`).
+    """
+    return (
+        f"SELECT EXISTS (SELECT 1 FROM {qualified('check_runs')}"
+        " WHERE repository_id = %(repository_id)s)"
+    )
+
+
+def pull_request_ids_sql() -> str:
+    """Every PR of a repository as ``number, id``, deleted ones too (the MERGE's join keeps them).
+
+    A template for psycopg's ``sql.SQL``, run as ``COPY (...) TO STDOUT``, which takes no bind
+    parameters: ``{repository}`` is filled with ``sql.Literal`` of the repository id, an integer.
+    """
+    return (
+        f"SELECT number, id FROM {qualified('pull_requests')} WHERE repository_id = {{repository}}"
+    )
+
+
+def copy_check_runs_sql(columns: Iterable[str]) -> str:
+    """COPY check runs with their PR ids resolved straight into ``prmon.check_runs``."""
+    return f"COPY {qualified('check_runs')} ({column_list(columns)}) FROM STDIN (FORMAT csv)"
+
+
 def count_new_check_runs_sql() -> str:
     """How many staged check runs the MERGE will insert (MERGE cannot say so itself)."""
     return (
@@ -189,6 +219,39 @@ def merge_check_runs_sql() -> str:
         f" (repository_id, pull_request_id, {column_list(columns)})"
         f" VALUES (%(repository_id)s, s.pull_request_id, {column_list(columns, 's.')})"
     )
+
+
+# The columns the pipeline's queries filter, join and group on: their statistics steer the plans.
+PLANNED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "pull_requests": (
+        "id",
+        "repository_id",
+        "number",
+        "state",
+        "head_sha",
+        "updated_at",
+        "closed_at",
+        "deleted_at",
+    ),
+    "check_runs": (
+        "repository_id",
+        "pull_request_id",
+        "github_id",
+        "head_sha",
+        "status",
+        "conclusion",
+    ),
+}
+
+
+def analyze_sql(table: str) -> str:
+    """ANALYZE the columns our plans depend on, after a load large enough to make them stale.
+
+    The wide text columns (bodies, titles, summaries) steer no plan of ours and took half of the
+    time; a column list also leaves autovacuum's change counter alone, so its own full ANALYZE
+    still follows: https://www.postgresql.org/docs/15/sql-analyze.html
+    """
+    return f"ANALYZE {qualified(table)} ({column_list(PLANNED_COLUMNS[table])})"
 
 
 def soft_delete_sql() -> str:

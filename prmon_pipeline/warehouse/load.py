@@ -5,6 +5,12 @@ one key can otherwise raise unique_violation), the ``sync_runs`` row, COPY of th
 TEMP staging tables, the MERGEs and the state history (SQL text in ``core/sql_text.py``), soft
 deletes, the sync cursors, and the repository's health. Nothing is visible to anyone until COMMIT;
 any error rolls all of it back, so a failed load never advances a cursor.
+
+A repository's first check runs (none stored yet) skip staging and MERGE: they are all new, so
+they are COPYed straight into ``prmon.check_runs`` with their PR ids resolved by the client. On
+300k check runs that saves the staging COPY (0.45 s), the count of new rows (0.15 s) and the
+MERGE's joins, for 0.1 s spent reading the ids. What remains is the foreign key's per-row check
+(0.8 s) and the table's heap, indexes and WAL (1 s), which no way of sending the rows avoids.
 """
 
 from __future__ import annotations
@@ -14,13 +20,20 @@ from datetime import datetime
 
 import psycopg
 import pyarrow as pa
+from psycopg import sql
 
 from prmon_pipeline.core import sql_text
-from prmon_pipeline.core.csv_codec import encode_csv
+from prmon_pipeline.core.check_run_rows import (
+    CHECK_RUN_TABLE_COLUMNS,
+    PULL_REQUEST_ID_SCHEMA,
+    check_run_table_rows,
+)
+from prmon_pipeline.core.csv_codec import decode_csv, encode_csv
 from prmon_pipeline.core.models import SyncCursors
 from prmon_pipeline.core.schemas import CHECK_RUN_SCHEMA, PULL_REQUEST_SCHEMA
 from prmon_pipeline.warehouse.audit import LoadResult, SyncAudit, finish_sync_run, insert_sync_run
 from prmon_pipeline.warehouse.cursors import write_cursors
+from prmon_pipeline.warehouse.snapshot import copy_out
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -51,7 +64,7 @@ def load_changeset(
         params["sync_run_id"] = insert_sync_run(conn, repository_id, audit)
         prs_new, prs_updated, state_changes = _merge_pull_requests(conn, pull_requests, params)
         prs_deleted = _soft_delete(conn, deleted_numbers, params)
-        runs_new, runs_updated = _merge_check_runs(conn, check_runs, params)
+        runs_new, runs_updated = _write_check_runs(conn, check_runs, params)
         write_cursors(
             conn,
             repository_id,
@@ -81,20 +94,24 @@ def load_changeset(
 
 def _refresh_statistics(conn: Conn, result: LoadResult) -> None:
     if result.prs_new >= ANALYZE_AFTER_ROWS:
-        conn.execute("ANALYZE prmon.pull_requests")
+        conn.execute(sql_text.analyze_sql("pull_requests"))
     if result.check_runs_new >= ANALYZE_AFTER_ROWS:
-        conn.execute("ANALYZE prmon.check_runs")
+        conn.execute(sql_text.analyze_sql("check_runs"))
 
 
 def _stage(conn: Conn, name: str, table: pa.Table, schema: pa.Schema) -> None:
     conn.execute(sql_text.create_staging_table_sql(name, schema))
     if table.num_rows == 0:
         return
-    with (
-        conn.cursor() as cursor,
-        cursor.copy(sql_text.copy_from_csv_sql(name, schema.names)) as copy,
-    ):
-        copy.write(encode_csv(table.select(schema.names)))
+    _copy_in(conn, sql_text.copy_from_csv_sql(name, schema.names), table.select(schema.names))
+
+
+def _copy_in(conn: Conn, copy_sql: str, table: pa.Table) -> None:
+    """COPY the rows, encoded ``COPY_CHUNK_ROWS`` at a time: the CSV of a 100,000-PR repository
+    is hundreds of megabytes, and only one chunk of it needs to exist at once."""
+    with conn.cursor() as cursor, cursor.copy(copy_sql) as copy:
+        for offset in range(0, table.num_rows, COPY_CHUNK_ROWS):
+            copy.write(encode_csv(table.slice(offset, COPY_CHUNK_ROWS)))
 
 
 def _merge_pull_requests(
@@ -118,11 +135,53 @@ def _soft_delete(conn: Conn, numbers: Sequence[int], params: dict[str, object]) 
     ).rowcount
 
 
+def _write_check_runs(
+    conn: Conn, check_runs: pa.Table, params: dict[str, object]
+) -> tuple[int, int]:
+    """Store the check runs; return how many were new and how many were updated."""
+    if check_runs.num_rows == 0:
+        return 0, 0
+    if not _repository_has_check_runs(conn, params):
+        copied = _copy_new_check_runs(conn, check_runs, params)
+        if copied is not None:
+            return copied, 0
+    return _merge_check_runs(conn, check_runs, params)
+
+
+def _repository_has_check_runs(conn: Conn, params: dict[str, object]) -> bool:
+    row = conn.execute(sql_text.repository_has_check_runs_sql(), params).fetchone()
+    return bool(row and row[0])
+
+
+def _copy_new_check_runs(conn: Conn, check_runs: pa.Table, params: dict[str, object]) -> int | None:
+    """COPY runs known to be new into ``prmon.check_runs``; None if some were stored after all.
+
+    Every prmon load of the repository holds its advisory lock, so no other load can have stored
+    one of these runs since the caller looked. A writer that skips the lock could, and then the
+    unique key (``pull_request_id, github_id``) refuses the COPY: the savepoint undoes it and the
+    caller merges instead, which is always correct, only slower.
+    """
+    repository_id = int(str(params["repository_id"]))
+    rows = check_run_table_rows(check_runs, _pull_request_ids(conn, repository_id), repository_id)
+    if rows.num_rows == 0:
+        return 0
+    try:
+        with conn.transaction():
+            _copy_in(conn, sql_text.copy_check_runs_sql(CHECK_RUN_TABLE_COLUMNS), rows)
+    except psycopg.errors.UniqueViolation:
+        return None
+    return rows.num_rows
+
+
+def _pull_request_ids(conn: Conn, repository_id: int) -> pa.Table:
+    query = sql.SQL(sql_text.pull_request_ids_sql()).format(repository=sql.Literal(repository_id))
+    return decode_csv(copy_out(conn, query), PULL_REQUEST_ID_SCHEMA)
+
+
 def _merge_check_runs(
     conn: Conn, check_runs: pa.Table, params: dict[str, object]
 ) -> tuple[int, int]:
-    if check_runs.num_rows == 0:
-        return 0, 0
+    """Stage the runs and MERGE them, newest wins; counts from a query and the MERGE's rowcount."""
     _stage(conn, sql_text.STAGE_CHECK_RUNS, check_runs, CHECK_RUN_SCHEMA)
     row = conn.execute(sql_text.count_new_check_runs_sql(), params).fetchone()
     new = int(str(row[0])) if row else 0

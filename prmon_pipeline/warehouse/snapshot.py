@@ -44,7 +44,8 @@ old head are history and are not polled again.
 """
 
 
-def _copy_out(conn: Conn, query: sql.Composable) -> bytes:
+def copy_out(conn: Conn, query: sql.Composable) -> bytes:
+    """The CSV that ``COPY (query) TO STDOUT`` sends, in one buffer."""
     buffer = BytesIO()
     with (
         conn.cursor() as cursor,
@@ -69,7 +70,7 @@ def read_pull_request_index(conn: Conn, repository_id: int) -> pa.Table:
         cols=sql.SQL(snapshot_select_sql(PULL_REQUEST_INDEX_SCHEMA, "i")),
         repo=sql.Literal(repository_id),
     )
-    return decode_csv(_copy_out(conn, query), PULL_REQUEST_INDEX_SCHEMA)
+    return decode_csv(copy_out(conn, query), PULL_REQUEST_INDEX_SCHEMA)
 
 
 def read_snapshot(
@@ -109,8 +110,8 @@ def read_snapshot(
             repo=repo,
             wanted=wanted,
         )
-        prs = decode_csv(_copy_out(conn, prs_query), PULL_REQUEST_SCHEMA)
-        runs = decode_csv(_copy_out(conn, runs_query), CHECK_RUN_SCHEMA)
+        prs = decode_csv(copy_out(conn, prs_query), PULL_REQUEST_SCHEMA)
+        runs = decode_csv(copy_out(conn, runs_query), CHECK_RUN_SCHEMA)
     return prs, runs
 
 

@@ -10,8 +10,10 @@ import psycopg
 import pyarrow as pa
 import pytest
 
+from prmon_pipeline.core import sql_text
 from prmon_pipeline.core.models import SyncCursors
 from prmon_pipeline.core.schemas import CHECK_RUN_SCHEMA, PULL_REQUEST_SCHEMA
+from prmon_pipeline.warehouse import load
 from prmon_pipeline.warehouse.audit import SyncAudit
 from prmon_pipeline.warehouse.connection import connect
 from prmon_pipeline.warehouse.cursors import read_cursors, write_cursors
@@ -226,3 +228,136 @@ def test_cursor_etags_written_as_a_difference_from_the_previous_ones(
     second = SyncCursors(T0, '"p"', {"a" * 40: '"1"', "b" * 40: '"2b"', "d" * 40: '"4"'})
     write_cursors(db, repository_id, second, full=False, now=T0, previous=first)
     assert read_cursors(db, repository_id).check_run_etags == second.check_run_etags
+
+
+def _stored_runs(db: Conn, repository_id: int) -> list[dict[str, object]]:
+    _, runs = read_snapshot(db, repository_id, None)
+    return _sorted(runs, "pr_number", "github_id").to_pylist()
+
+
+def _count_runs(db: Conn, repository_id: int) -> int:
+    row = db.execute(
+        "SELECT count(*) FROM prmon.check_runs WHERE repository_id = %s", (repository_id,)
+    ).fetchone()
+    assert row is not None
+    return int(str(row[0]))
+
+
+FIRST_RUNS = check_runs(
+    check_run(1, 1),
+    check_run(1, 2, status="in_progress", conclusion=None, completed_at=None),
+    check_run(2, 3, output_title="", output_summary='quotes " , and\nlines'),
+    check_run(9, 4),  # PR 9 is not in the warehouse: dropped by either path
+)
+
+
+def test_a_repositorys_first_check_runs_are_copied_straight_in_and_match_the_merge(
+    db: Conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prs = pull_requests(pull_request(1), pull_request(2))
+    direct = add_repository(db, f"acme/direct-{uuid.uuid4().hex[:8]}").id
+    merged = add_repository(db, f"acme/merged-{uuid.uuid4().hex[:8]}").id
+    _load(db, direct, prs)
+    _load(db, merged, prs)
+    copied = _load(db, direct, runs=FIRST_RUNS)
+    monkeypatch.setattr(load, "_copy_new_check_runs", _refuse_direct_copy)
+    through_merge = _load(db, merged, runs=FIRST_RUNS)
+    assert (copied.check_runs_new, copied.check_runs_updated) == (3, 0)
+    assert (through_merge.check_runs_new, through_merge.check_runs_updated) == (3, 0)
+    assert _stored_runs(db, direct) == _stored_runs(db, merged)
+    assert [r["github_id"] for r in _stored_runs(db, direct)] == [1, 2, 3]
+    pending = db.execute(
+        "SELECT count(*) FROM prmon.check_runs WHERE repository_id = %s AND status <> 'completed'",
+        (direct,),
+    ).fetchone()
+    assert pending == (1,)
+
+
+def _refuse_direct_copy(*_: object) -> None:
+    """Stands in for the direct COPY: None sends the load down the MERGE path."""
+    return None
+
+
+def test_later_loads_merge_with_exact_counts(db: Conn, repository_id: int) -> None:
+    _load(db, repository_id, pull_requests(pull_request(1), pull_request(2)))
+    _load(db, repository_id, runs=FIRST_RUNS)
+    again = check_runs(
+        check_run(1, 1),  # identical: not rewritten
+        check_run(1, 2),  # completed now: updated
+        check_run(2, 3, output_title="", output_summary='quotes " , and\nlines'),
+        check_run(2, 5),  # a re-run: new
+    )
+    result = _load(db, repository_id, runs=again)
+    assert (result.check_runs_new, result.check_runs_updated) == (1, 1)
+    assert _count_runs(db, repository_id) == 4
+
+
+def test_the_direct_copy_falls_back_to_the_merge_when_runs_are_there_after_all(
+    db: Conn, repository_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer that skips the advisory lock stored runs after the load looked: no duplicates."""
+    _load(db, repository_id, pull_requests(pull_request(1), pull_request(2)))
+    _load(db, repository_id, runs=check_runs(check_run(1, 1), check_run(1, 2, status="queued")))
+    monkeypatch.setattr(load, "_repository_has_check_runs", lambda *_: False)
+    result = _load(db, repository_id, runs=FIRST_RUNS)
+    assert (result.check_runs_new, result.check_runs_updated) == (1, 1)
+    assert [r["github_id"] for r in _stored_runs(db, repository_id)] == [1, 2, 3]
+    assert _stored_runs(db, repository_id)[1]["status"] == "in_progress"
+
+
+def test_a_failing_direct_copy_leaves_nothing_behind(db: Conn, repository_id: int) -> None:
+    _load(db, repository_id, pull_requests(pull_request(1)))
+    bad = check_runs(check_run(1, 1), check_run(1, 2, status="exploded"))
+    with pytest.raises(psycopg.errors.CheckViolation):
+        _load(db, repository_id, runs=bad, cursors=SyncCursors(T0, '"e"'))
+    assert _count_runs(db, repository_id) == 0
+    assert read_cursors(db, repository_id) == SyncCursors()
+    audit = db.execute(
+        "SELECT count(*) FROM prmon.sync_runs WHERE repository_id = %s", (repository_id,)
+    ).fetchone()
+    assert audit == (1,)  # the PR load's row only
+
+
+def test_a_first_load_of_prs_and_runs_together_copies_the_runs(
+    db: Conn, repository_id: int
+) -> None:
+    prs = pull_requests(pull_request(1), pull_request(2))
+    result = _load(db, repository_id, prs, FIRST_RUNS)
+    assert (result.prs_new, result.check_runs_new, result.check_runs_updated) == (2, 3, 0)
+    index = read_pull_request_index(db, repository_id)
+    assert index.column("check_runs").to_pylist() == [2, 1]
+    assert index.column("checks_pending").to_pylist() == [True, False]
+
+
+def test_two_concurrent_first_loads_of_check_runs_store_each_run_once(
+    database_url: str, db: Conn, repository_id: int
+) -> None:
+    _load(db, repository_id, pull_requests(*[pull_request(n) for n in range(1, 51)]))
+    runs = check_runs(*[check_run(n, 1000 * n + k) for n in range(1, 51) for k in range(10)])
+    results: list[object] = []
+    barrier = threading.Barrier(2)
+
+    def run() -> None:
+        try:
+            with connect(database_url, autocommit=True) as conn:
+                barrier.wait()
+                results.append(_load(conn, repository_id, runs=runs))
+        except Exception as exc:  # asserted below
+            results.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(isinstance(r, LoadResult) for r in results), results
+    counts = sorted(
+        (r.check_runs_new, r.check_runs_updated) for r in results if isinstance(r, LoadResult)
+    )
+    assert counts == [(0, 0), (500, 0)]
+    assert _count_runs(db, repository_id) == 500
+
+
+@pytest.mark.parametrize("table", sorted(sql_text.PLANNED_COLUMNS))
+def test_the_statistics_refresh_names_columns_that_exist(db: Conn, table: str) -> None:
+    db.execute(sql_text.analyze_sql(table))
