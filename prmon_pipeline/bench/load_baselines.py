@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import polars as pl
 import pyarrow as pa
@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, registry
 
+from prmon_pipeline.bench.report import PRMON_LOAD
 from prmon_pipeline.core import sql_text
 from prmon_pipeline.core.changeset import compute_changeset
 from prmon_pipeline.core.csv_codec import encode_csv
@@ -123,7 +124,7 @@ def prmon_load(url: str, prs: pa.Table, runs: pa.Table) -> LoadFigure:
         with connect(url, autocommit=True) as conn:
             _load(conn, repository_id, PULL_REQUEST_SCHEMA.empty_table(), runs)
 
-    figure = _timed("prmon load (COPY + MERGE)", runs.num_rows, work)
+    figure = _timed(PRMON_LOAD, runs.num_rows, work)
     return replace(figure, target=repository_id)
 
 
@@ -221,14 +222,33 @@ def sqlalchemy_orm(url: str, runs: pa.Table, limit: int = 5_000) -> LoadFigure:
         engine.dispose()
 
 
-def _with_password(url: str) -> str:
-    """dlt insists on a password; a trust-auth server (as here) ignores the placeholder."""
+def dlt_credentials_url(url: str) -> str:
+    """The server URL in the shape dlt's PostgreSQL credentials accept.
+
+    dlt insists on a password and on a host in the URL's authority. A trust-auth server (as here)
+    ignores a placeholder password. The embedded server's URL has no host there: it names its
+    Unix-socket directory in a ``host`` query parameter, which dlt does not look at, so it failed
+    the baseline with "missing field host" (reported only as "Pipeline execution failed at
+    `step=sync`"). The directory moves into the authority, percent-encoded, which libpq reads as
+    the same socket: https://www.postgresql.org/docs/15/libpq-connect.html#LIBPQ-CONNSTRING
+    """
     parts = urlsplit(url)
-    if parts.password:
-        return url
-    user = parts.username or "postgres"
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit(parts._replace(netloc=f"{user}:unused@{host}"))
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    user_info, _, address = parts.netloc.rpartition("@")
+    user, _, password = user_info.partition(":")
+    if not address:
+        sockets = [value for key, value in query if key == "host"]
+        address = quote(sockets[0], safe="") if sockets else "localhost"
+        query = [(key, value) for key, value in query if key != "host"]
+    netloc = f"{user or 'postgres'}:{password or 'unused'}@{address}"
+    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query)))
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception of a chain: dlt's own message names only the failed step."""
+    while (inner := exc.__cause__ or exc.__context__) is not None:
+        exc = inner
+    return exc
 
 
 def dlt_merge(url: str, runs: pa.Table, workdir: str, pipeline: Any = None) -> LoadFigure:
@@ -243,7 +263,7 @@ def dlt_merge(url: str, runs: pa.Table, workdir: str, pipeline: Any = None) -> L
         pipeline = dlt.pipeline(
             pipeline_name=dataset,
             pipelines_dir=workdir,
-            destination=dlt.destinations.postgres(credentials=_with_password(url)),
+            destination=dlt.destinations.postgres(credentials=dlt_credentials_url(url)),
             dataset_name=dataset,
         )
 
@@ -255,4 +275,10 @@ def dlt_merge(url: str, runs: pa.Table, workdir: str, pipeline: Any = None) -> L
             primary_key=list(CHECK_RUN_KEY),
         )
 
-    return replace(_timed("dlt merge", runs.num_rows, work), target=pipeline)
+    try:
+        figure = _timed("dlt merge", runs.num_rows, work)
+    except Exception as exc:
+        cause = _root_cause(exc)
+        first_line = (str(cause).strip().splitlines() or [""])[0]
+        raise RuntimeError(f"dlt merge failed: {type(cause).__name__}: {first_line}") from exc
+    return replace(figure, target=pipeline)

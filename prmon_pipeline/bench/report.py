@@ -58,7 +58,7 @@ def cycle_rows(results: dict[str, object]) -> list[list[object]]:
     return rows
 
 
-PRMON_LOAD = "prmon load (COPY + MERGE)"
+PRMON_LOAD = "prmon load (first load of a repository)"
 PRMON_RESYNC = "prmon (snapshot + changeset + load)"
 
 

@@ -25,6 +25,7 @@ from prmon_pipeline.bench.changeset_baseline import (
     compute_changeset_baseline,
     synthetic_changeset_inputs,
 )
+from prmon_pipeline.bench.report import PRMON_LOAD
 from prmon_pipeline.core.changeset import compute_changeset
 from prmon_pipeline.warehouse.connection import connect, with_database
 from prmon_pipeline.warehouse.migrations import migrate
@@ -260,7 +261,7 @@ def _baselines(url: str, say: Say) -> dict[str, object]:
         again = load_baselines.changed_tenth(runs)
         targets = {f.name: f.target for f in first}
         second = [
-            load_baselines.prmon_resync(url, targets["prmon load (COPY + MERGE)"], again),
+            load_baselines.prmon_resync(url, targets[PRMON_LOAD], again),
             load_baselines.sqlalchemy_core(url, again, targets["SQLAlchemy Core upsert"]),
         ]
         if "dlt merge" in targets:
@@ -268,7 +269,7 @@ def _baselines(url: str, say: Say) -> dict[str, object]:
     with connect(url, autocommit=True) as conn:  # the baselines' repository is no real one
         conn.execute(
             "DELETE FROM prmon.repositories WHERE id = %s",
-            (targets["prmon load (COPY + MERGE)"],),
+            (targets[PRMON_LOAD],),
         )
     changeset = measure_changeset(prs.num_rows, runs.num_rows)
     return {

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from prmon_pipeline.bench.report import PRMON_LOAD
 from prmon_pipeline.cli import main
 
 
@@ -38,7 +39,7 @@ def test_quick_benchmark_produces_every_figure(
     assert results["steady"]["github_requests"] == results["steady"]["github_not_modified"]
     assert results["huge"]["matches"] and results["huge"]["prs_new"] == 2_000
     load = results["baselines"]["load"]
-    assert {"bare COPY (floor)", "prmon load (COPY + MERGE)", "SQLAlchemy Core upsert"} <= set(load)
+    assert {"bare COPY (floor)", PRMON_LOAD, "SQLAlchemy Core upsert"} <= set(load)
     assert all(figure["rows_per_second"] > 0 for figure in load.values())
     assert results["baselines"]["changeset"]["results_agree"] is True
     out = capsys.readouterr().out
