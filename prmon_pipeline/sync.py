@@ -14,6 +14,7 @@ redone whole, so a retry is always safe.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,17 +24,30 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pyarrow as pa
 
-from prmon_pipeline.core.changeset import Changeset, compute_changeset
+from prmon_pipeline.core.changeset import CHANGESET_COUNT_NAMES, Changeset, compute_changeset
 from prmon_pipeline.core.discovery_plan import KnownPullRequest
 from prmon_pipeline.core.errors import PrmonError
 from prmon_pipeline.core.models import SyncCursors, SyncMode
 from prmon_pipeline.core.repo_key import parse_repo_key
 from prmon_pipeline.github.client import GitHubClient
-from prmon_pipeline.github.discovery import DiscoveryResult, discover_repository
+from prmon_pipeline.github.discovery import (
+    SLICE_PULL_REQUESTS,
+    DiscoveryResult,
+    DiscoverySlice,
+    SliceSink,
+    discover_repository,
+)
 from prmon_pipeline.warehouse.audit import LoadResult, SyncAudit, record_dry_run, record_failure
 from prmon_pipeline.warehouse.connection import connect
 from prmon_pipeline.warehouse.cursors import read_cursors
-from prmon_pipeline.warehouse.load import load_changeset
+from prmon_pipeline.warehouse.load import (
+    OpenLoad,
+    begin_load,
+    finish_load,
+    load_changeset,
+    load_rows,
+    refresh_grown_statistics,
+)
 from prmon_pipeline.warehouse.repositories import Repository, get_repository, rename_repository
 from prmon_pipeline.warehouse.retry import with_transient_retries
 from prmon_pipeline.warehouse.snapshot import read_pull_request_index, read_snapshot
@@ -71,6 +85,8 @@ class SyncOptions:
     sweep that finds re-runs on PRs that did not otherwise change."""
     dagster_run_id: str | None = None
     load_attempts: int = 4
+    slice_pull_requests: int = SLICE_PULL_REQUESTS
+    """An incremental walk longer than this is stored slice by slice (see :class:`SlicedLoad`)."""
 
 
 @dataclass(frozen=True)
@@ -137,7 +153,11 @@ def read_sync_context(database_url: str, repository: str) -> SyncContext:
 
 
 async def discover(
-    client: GitHubClient, context: SyncContext, options: SyncOptions, now: datetime
+    client: GitHubClient,
+    context: SyncContext,
+    options: SyncOptions,
+    now: datetime,
+    on_slice: SliceSink | None = None,
 ) -> DiscoveryResult:
     """The discovery stage: what GitHub shows now, within the rate limit."""
     return await discover_repository(
@@ -151,6 +171,8 @@ async def discover(
         overlap=options.overlap,
         check_runs_lookback=options.check_runs_lookback,
         refresh_open_checks=options.refresh_open_checks,
+        on_slice=on_slice,
+        slice_rows=options.slice_pull_requests,
     )
 
 
@@ -181,11 +203,9 @@ def build_changeset(
 ) -> Changeset:
     """Snapshot the touched rows (all rows in full mode) and diff them against discovery."""
     durations = {} if durations is None else durations
-    numbers: list[int] | None = None
-    if mode != "full":
-        touched = discovery.pull_requests.column("number").to_pylist()
-        touched += discovery.check_runs.column("pr_number").to_pylist()
-        numbers = [int(str(n)) for n in touched]
+    numbers = (
+        None if mode == "full" else touched_numbers(discovery.pull_requests, discovery.check_runs)
+    )
 
     def snapshot() -> tuple[pa.Table, pa.Table]:
         with connect(database_url, autocommit=True) as conn:
@@ -197,6 +217,14 @@ def build_changeset(
         return compute_changeset(
             discovery.pull_requests, snapshot_prs, discovery.check_runs, snapshot_runs, mode
         )
+
+
+def touched_numbers(pull_requests: pa.Table, check_runs: pa.Table) -> list[int]:
+    """The PR numbers whose stored rows the changeset compares against."""
+    touched = (
+        pull_requests.column("number").to_pylist() + check_runs.column("pr_number").to_pylist()
+    )
+    return [int(str(n)) for n in touched]
 
 
 def apply_changeset(
@@ -308,9 +336,18 @@ async def sync_repository(
     context = await asyncio.to_thread(read_sync_context, database_url, repository)
     discovery: DiscoveryResult | None = None
     stage = "discovery"
+    sliced = None
+    if options.mode == "incremental" and not options.dry_run:
+        sliced = SlicedLoad(database_url, context, options, started_at, durations, now)
     try:
         with _timed(durations, "discovery"):
-            discovery = await discover(client, context, options, started_at)
+            discovery = await discover(
+                client, context, options, started_at, sliced.add if sliced else None
+            )
+        if sliced is not None and sliced.started:
+            stage = "load"
+            changeset, load = await sliced.finish(discovery)
+            return _result(context, options, changeset, load, discovery, durations)
         stage = "changeset"
         changeset = await asyncio.to_thread(
             build_changeset,
@@ -334,6 +371,8 @@ async def sync_repository(
                 now=now,
             )
     except Exception as exc:
+        if sliced is not None:
+            await sliced.abort()
         error = SyncError(context.repository.full_name, stage, exc)
         await asyncio.to_thread(
             record_sync_failure,
@@ -346,6 +385,17 @@ async def sync_repository(
             now=now,
         )
         raise error from exc
+    return _result(context, options, changeset, load, discovery, durations)
+
+
+def _result(  # noqa: PLR0917 - the parts of a result, in its own order
+    context: SyncContext,
+    options: SyncOptions,
+    changeset: Changeset,
+    load: LoadResult,
+    discovery: DiscoveryResult,
+    durations: dict[str, float],
+) -> SyncResult:
     return SyncResult(
         repository=context.repository.full_name,
         mode=options.mode,
@@ -355,6 +405,121 @@ async def sync_repository(
         discovery=discovery,
         durations=durations,
     )
+
+
+class SlicedLoad:
+    """One load transaction fed slice by slice while discovery walks a long PR list.
+
+    A first sync of a 100,000-PR repository would otherwise hold every PR and check run through
+    discovery, changeset and load (2 GB of RSS). The transaction opens with the first slice (the
+    repository's lock, the audit row) and stays open until the last slice is stored with the
+    cursors of all of them: nothing is visible before COMMIT and a failure anywhere rolls every
+    slice back, as in a load of one piece. Each slice's snapshot is read inside the transaction,
+    so a PR seen twice (the walk's pages shift) compares against its first copy. A slice is
+    stored in a worker thread while the walk fetches the next one; at most one slice waits.
+    A walk shorter than one slice never opens it: the ordinary stages run instead.
+    """
+
+    def __init__(  # noqa: PLR0917 - what sync_repository holds, passed on as it is
+        self,
+        database_url: str,
+        context: SyncContext,
+        options: SyncOptions,
+        started_at: datetime,
+        durations: dict[str, float],
+        now: Now,
+    ) -> None:
+        self._url, self._context, self._options = database_url, context, options
+        self._started_at, self._durations, self._now = started_at, durations, now
+        self._conn: Conn | None = None
+        self._load: OpenLoad | None = None
+        self._pending: asyncio.Task[Changeset] | None = None
+        self._counts = dict.fromkeys(CHANGESET_COUNT_NAMES, 0)
+
+    @property
+    def started(self) -> bool:
+        return self._conn is not None
+
+    async def add(self, piece: DiscoverySlice) -> None:
+        """Store a slice (after the previous one is stored)."""
+        await self._settle()
+        self._pending = asyncio.create_task(
+            asyncio.to_thread(self._store, piece.pull_requests, piece.check_runs)
+        )
+
+    async def finish(self, discovery: DiscoveryResult) -> tuple[Changeset, LoadResult]:
+        """Store the last slice with the cursors and the audit row, and commit."""
+        await self._settle()
+        return await asyncio.to_thread(self._finish, discovery)
+
+    async def abort(self) -> None:
+        """Roll everything back (after a failure of the walk or of a slice)."""
+        with contextlib.suppress(Exception):  # the failure being handled is the one reported
+            await self._settle()
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await asyncio.to_thread(conn.close)  # closing an open transaction rolls it back
+
+    async def _settle(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            await pending
+
+    def _open(self) -> tuple[Conn, OpenLoad]:
+        if self._conn is None or self._load is None:
+            self._conn = connect(self._url)  # not autocommit: one transaction until COMMIT
+            audit = _audit(None, self._options, self._started_at)
+            self._load = begin_load(self._conn, self._context.repository.id, audit, self._now())
+        return self._conn, self._load
+
+    def _store(self, pull_requests: pa.Table, check_runs: pa.Table) -> Changeset:
+        conn, load = self._open()
+        with _timed(self._durations, "snapshot"):
+            numbers = touched_numbers(pull_requests, check_runs)
+            snapshot_prs, snapshot_runs = read_snapshot(conn, load.repository_id, numbers)
+        with _timed(self._durations, "changeset"):
+            changeset = compute_changeset(
+                pull_requests, snapshot_prs, check_runs, snapshot_runs, "incremental"
+            )
+        with _timed(self._durations, "load"):
+            load_rows(
+                conn,
+                load,
+                pull_requests=changeset.prs_to_upsert,
+                check_runs=changeset.check_runs_to_upsert,
+            )
+            refresh_grown_statistics(conn, load)
+        for name in self._counts:
+            self._counts[name] += getattr(changeset, name)
+        return changeset
+
+    def _finish(self, discovery: DiscoveryResult) -> tuple[Changeset, LoadResult]:
+        last = self._store(discovery.pull_requests, discovery.check_runs)
+        conn, load = self._open()
+        with _timed(self._durations, "load"):
+            if discovery.renamed_to:
+                rename_repository(conn, load.repository_id, discovery.renamed_to)
+            audit = _audit(
+                discovery, self._options, self._started_at, self._counts["prs_unchanged"]
+            )
+            result = finish_load(
+                conn,
+                load,
+                deleted_numbers=[],
+                cursors=discovery.cursors,
+                audit=audit,
+                previous_cursors=self._context.cursors,
+            )
+            conn.commit()
+        conn.close()
+        self._conn = None
+        totals = replace(
+            last,
+            prs_unchanged=self._counts["prs_unchanged"],
+            prs_stale=self._counts["prs_stale"],
+            check_runs_unchanged=self._counts["check_runs_unchanged"],
+        )
+        return totals, result
 
 
 @dataclass(frozen=True)

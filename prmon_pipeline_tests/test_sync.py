@@ -15,11 +15,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
+from prmon_pipeline import sync
 from prmon_pipeline.core.errors import PrmonError
 from prmon_pipeline.core.models import SyncCursors
 from prmon_pipeline.fakehub import FaultSpec, HubConfig, World, WorldConfig, create_app, serve
@@ -33,6 +35,7 @@ from prmon_pipeline.sync import (
 )
 from prmon_pipeline.warehouse.connection import connect
 from prmon_pipeline.warehouse.cursors import read_cursors
+from prmon_pipeline.warehouse.load import load_rows
 from prmon_pipeline.warehouse.repositories import add_repository, get_repository
 from prmon_pipeline_tests.databases import migrated_throwaway_database
 from prmon_pipeline_tests.ground_truth import assert_warehouse_matches, warehouse_tables
@@ -438,3 +441,88 @@ def _load_is_waiting(url: str) -> bool:
             " AND application_name = 'prmon' AND wait_event_type = 'Lock'"
         ).fetchone()
     return row is not None and int(str(row[0])) > 0
+
+
+class _FailingPulls(httpx.AsyncBaseTransport):
+    """fakehub, except that one page of the PR list always answers 500."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, page: int) -> None:
+        self.inner, self.page = inner, page
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/pulls") and request.url.params.get("page") == str(self.page):
+            return httpx.Response(500, json={"message": "Server Error"})
+        return await self.inner.handle_async_request(request)
+
+
+def _sliced_client(world: World, failing_page: int | None = None) -> GitHubClient:
+    transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=create_app(world, HubConfig()))
+    if failing_page is not None:
+        transport = _FailingPulls(transport, failing_page)
+    config = GitHubConfig(api_url="http://fakehub.test", max_retries=1, backoff_base=0.0)
+    return GitHubClient(config, transport=transport, sleep=_no_sleep)
+
+
+SLICED = SyncOptions(check_runs_lookback=None, refresh_open_checks=True, slice_pull_requests=100)
+
+
+def _audit_rows(url: str) -> list[tuple[object, ...]]:
+    with connect(url, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT id, status, prs_new, check_runs_new, state_changes FROM prmon.sync_runs"
+        ).fetchall()
+
+
+def test_a_long_walk_is_stored_slice_by_slice_in_one_transaction(warehouse: str) -> None:
+    world = World(WorldConfig(seed=5, repositories=1, prs_per_repository=250, check_runs_per_sha=2))
+    _register(warehouse, world)
+    (name,) = world.repository_names()
+    result = _sync(warehouse, world, _sliced_client(world), name, SLICED)
+    assert_warehouse_matches(warehouse, world, name)
+    assert result.discovery.pull_requests.num_rows < 250  # the last slice only
+    assert result.summary()["prs_new"] == 250
+    assert result.discovery.stats.pull_requests == 250
+    ((run_id, status, prs_new, runs_new, state_changes),) = _audit_rows(warehouse)
+    assert (status, prs_new, state_changes) == ("succeeded", 250, 250)
+    assert runs_new == result.load.check_runs_new > 0
+    with connect(warehouse, autocommit=True) as conn:
+        linked = conn.execute(
+            "SELECT count(*) FROM prmon.pr_state_history WHERE sync_run_id = %s", (run_id,)
+        ).fetchone()
+        assert linked == (250,)
+        repository = get_repository(conn, name)
+        cursors = read_cursors(conn, repository.id)
+    assert cursors.pulls_watermark is not None
+    heads = {pr["head"]["sha"] for pr in world.pull_requests(name)}
+    assert heads <= set(cursors.check_run_etags)  # every slice's SHAs, not only the last's
+    world.advance(3600)
+    again = _sync(warehouse, world, _sliced_client(world), name, SLICED)
+    assert_warehouse_matches(warehouse, world, name)
+    assert again.load.prs_new + again.load.prs_updated < 250
+
+
+def test_a_walk_failing_after_stored_slices_leaves_nothing_but_the_failure(
+    warehouse: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = World(WorldConfig(seed=5, repositories=1, prs_per_repository=350, check_runs_per_sha=2))
+    _register(warehouse, world)
+    (name,) = world.repository_names()
+    slices: list[int] = []
+
+    def counting_load_rows(conn: Any, load: Any, **tables: Any) -> None:
+        slices.append(tables["pull_requests"].num_rows)
+        load_rows(conn, load, **tables)
+
+    monkeypatch.setattr(sync, "load_rows", counting_load_rows)
+    with pytest.raises(SyncError, match="discovery failed"):
+        _sync(warehouse, world, _sliced_client(world, failing_page=4), name, SLICED)
+    assert slices == [100, 100, 100]  # three slices were written before page 4 failed
+    with connect(warehouse, autocommit=True) as conn:
+        stored = conn.execute("SELECT count(*) FROM prmon.pull_requests").fetchone()
+        runs = conn.execute("SELECT count(*) FROM prmon.check_runs").fetchone()
+        cursors = read_cursors(conn, get_repository(conn, name).id)
+    assert stored == (0,) and runs == (0,)
+    assert cursors == SyncCursors()
+    assert [row[1] for row in _audit_rows(warehouse)] == ["failed"]
+    _sync(warehouse, world, _sliced_client(world), name, SLICED)
+    assert_warehouse_matches(warehouse, world, name)

@@ -33,6 +33,7 @@ SCHEMA = "prmon"
 STAGE_PULL_REQUESTS = "stage_pull_requests"
 STAGE_CHECK_RUNS = "stage_check_runs"
 STAGE_CHECK_RUN_ETAGS = "stage_check_run_etags"
+PRIOR_STATES = "prior_states"
 
 # Check-run statuses in life-cycle order: a load never moves a run to an earlier rank.
 CHECK_RUN_STATUS_RANK = {
@@ -83,6 +84,14 @@ def create_staging_table_sql(name: str, schema: pa.Schema) -> str:
     return f"CREATE TEMP TABLE {quote_ident(name)} ({columns}) ON COMMIT DROP"
 
 
+def drop_temp_table_sql(name: str) -> str:
+    """Drop a TEMP table if it exists (``pg_temp``: never a table of the warehouse).
+
+    Staging tables live until COMMIT; a load fed in slices stages again in the same transaction.
+    """
+    return f"DROP TABLE IF EXISTS pg_temp.{quote_ident(name)}"
+
+
 def copy_from_csv_sql(name: str, columns: Iterable[str]) -> str:
     """COPY into a (staging) table from CSV on standard input; empty unquoted fields are NULL."""
     return f"COPY {quote_ident(name)} ({column_list(columns)}) FROM STDIN (FORMAT csv)"
@@ -106,7 +115,7 @@ def _distinct(columns: list[str], left: str, right: str) -> str:
 def prior_states_sql() -> str:
     """Remember the state of every staged PR that already exists, before the MERGE."""
     return (
-        "CREATE TEMP TABLE prior_states ON COMMIT DROP AS"
+        f"CREATE TEMP TABLE {quote_ident(PRIOR_STATES)} ON COMMIT DROP AS"
         f" SELECT t.id, t.number, t.state FROM {qualified('pull_requests')} t"
         f" JOIN {quote_ident(STAGE_PULL_REQUESTS)} s ON s.number = t.number"
         " WHERE t.repository_id = %(repository_id)s"
@@ -148,7 +157,7 @@ def state_history_sql() -> str:
         " %(sync_run_id)s"
         f" FROM {qualified('pull_requests')} t"
         f" JOIN {quote_ident(STAGE_PULL_REQUESTS)} s ON s.number = t.number"
-        " LEFT JOIN prior_states p ON p.id = t.id"
+        f" LEFT JOIN {quote_ident(PRIOR_STATES)} p ON p.id = t.id"
         " WHERE t.repository_id = %(repository_id)s AND t.state IS DISTINCT FROM p.state"
     )
 

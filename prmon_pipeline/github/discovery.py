@@ -13,8 +13,8 @@ otherwise the top is walked again down to the newest ``updated_at`` already seen
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
 from urllib.parse import quote
@@ -52,6 +52,8 @@ MAX_RECHECKS = 5
 """Re-reads of page 1 after a walk; each is a free 304 unless PRs changed during the walk."""
 COMPACT_ROWS = 5_000
 """Pages and per-SHA check-run tables are compacted into one table every this many rows."""
+SLICE_PULL_REQUESTS = 10_000
+"""With a slice sink, a walk hands its PRs and their check runs on every this many PRs."""
 
 T = TypeVar("T")
 
@@ -102,6 +104,10 @@ class _Tables:
         self.fresh: list[pa.Table] = []
         self.fresh_rows = 0
 
+    @property
+    def rows(self) -> int:
+        return sum(t.num_rows for t in self.compacted) + self.fresh_rows
+
     def add(self, table: pa.Table) -> None:
         if table.num_rows == 0:
             return
@@ -113,6 +119,34 @@ class _Tables:
 
     def tables(self) -> list[pa.Table]:
         return [*self.compacted, *self.fresh]
+
+
+@dataclass(frozen=True)
+class DiscoverySlice:
+    """PRs of a long walk and their check runs, handed on before the walk ends.
+
+    A first sync of a 100,000-PR repository holds ~200 MB of PRs in Arrow, and every later stage
+    copies some of it; a caller that can store slices as they come (``sync.py``) keeps only one
+    slice in memory. The final slice is the :class:`DiscoveryResult` itself, whose cursors cover
+    every slice: they must only be stored together with all of them.
+    """
+
+    pull_requests: pa.Table
+    check_runs: pa.Table
+
+
+SliceSink = Callable[[DiscoverySlice], Awaitable[None]]
+
+
+@dataclass
+class _Seen:
+    """What every slice of a walk adds to the cursors and the stats."""
+
+    fetched: list[_ChecksFetched] = field(default_factory=list)
+    heads: set[str] = field(default_factory=set)
+    pull_requests: int = 0
+    check_runs: int = 0
+    check_run_shas: int = 0
 
 
 @dataclass
@@ -144,39 +178,63 @@ async def discover_repository(
     overlap: timedelta = timedelta(minutes=5),
     check_runs_lookback: timedelta | None = timedelta(days=30),
     refresh_open_checks: bool = True,
+    on_slice: SliceSink | None = None,
+    slice_rows: int = SLICE_PULL_REQUESTS,
 ) -> DiscoveryResult:
     """Discover one repository's changed PRs and check runs since ``cursors``.
 
     ``known`` is the warehouse's view (head SHA, state, whether stored checks are pending);
-    ``now`` bounds the check-run look-back for closed PRs (None = no bound).
+    ``now`` bounds the check-run look-back for closed PRs (None = no bound). With ``on_slice``
+    (not in full mode, which must see every PR at once to find deleted ones) a walk longer than
+    ``slice_rows`` PRs hands each slice on as it is complete; the result is then the last slice.
     """
     name = str(parse_repo_key(repository))
     if mode == "single" and pr_number is None:
         raise ConfigurationError(f"{name}: single mode needs a pull request number")
+    if on_slice is not None and mode == "full":
+        raise ConfigurationError(f"{name}: a full sync cannot be handed on in slices")
     tally = RequestTally()
+    seen = _Seen()
+
+    async def check_runs_of(pull_requests: pa.Table, current: str) -> pa.Table:
+        targets = plan_check_run_targets(
+            pull_requests,
+            known,
+            mode,
+            now=now,
+            lookback=check_runs_lookback,
+            refresh_open=refresh_open_checks,
+            fetched_shas=cursors.check_run_etags.keys(),
+            changed_since=cursors.pulls_watermark if mode == "incremental" else None,
+        )
+        runs = _Tables()
+        fetched = await _fetch_all_check_runs(client, current, targets, cursors, tally, runs=runs)
+        check_runs = _concat_runs(runs.tables())
+        seen.fetched += fetched
+        seen.heads.update(str(h) for h in pull_requests.column("head_sha").to_pylist())
+        seen.pull_requests += pull_requests.num_rows
+        seen.check_runs += check_runs.num_rows
+        seen.check_run_shas += len(targets)
+        return check_runs
+
+    async def hand_on(walk: _Walk) -> None:
+        assert on_slice is not None
+        pull_requests = latest_per_number(walk.pages.tables())
+        walk.pages = _Tables()
+        await on_slice(DiscoverySlice(pull_requests, await check_runs_of(pull_requests, name)))
+
     if mode == "single":
         walk = await _fetch_single(client, name, int(pr_number or 0), tally)
     else:
         cutoff = walk_cutoff(cursors.pulls_watermark, overlap) if mode == "incremental" else None
         etag = cursors.pulls_etag if mode == "incremental" else None
-        walk = await _walk_pulls(client, name, etag, cutoff, overlap, tally=tally)
+        sliced = _Slicing(hand_on, slice_rows) if on_slice is not None else None
+        walk = await _walk_pulls(client, name, etag, cutoff, overlap, tally=tally, sliced=sliced)
     renamed_to = await _resolve_rename(client, name, tally) if walk.moved else None
-    current = renamed_to or name
     pull_requests = latest_per_number(walk.pages.tables())
-    targets = plan_check_run_targets(
-        pull_requests,
-        known,
-        mode,
-        now=now,
-        lookback=check_runs_lookback,
-        refresh_open=refresh_open_checks,
-        fetched_shas=cursors.check_run_etags.keys(),
-        changed_since=cursors.pulls_watermark if mode == "incremental" else None,
-    )
-    runs = _Tables()
-    fetched = await _fetch_all_check_runs(client, current, targets, cursors, tally, runs=runs)
-    check_runs = _concat_runs(runs.tables())
-    new_cursors = _next_cursors(cursors, mode, walk, pull_requests, known=known, fetched=fetched)
+    check_runs = await check_runs_of(pull_requests, renamed_to or name)
+    if mode != "full":
+        seen.heads.update(k.head_sha for k in known.values())
     stats = DiscoveryStats(
         requests=tally.requests,
         not_modified=tally.not_modified,
@@ -185,16 +243,31 @@ async def discover_repository(
         waits=tally.waits,
         wait_seconds=tally.wait_seconds,
         pull_request_pages=walk.page_count,
-        pull_requests=pull_requests.num_rows,
-        check_run_shas=len(targets),
-        check_run_shas_unchanged=sum(f.unchanged for f in fetched),
-        check_runs=check_runs.num_rows,
+        pull_requests=seen.pull_requests,
+        check_run_shas=seen.check_run_shas,
+        check_run_shas_unchanged=sum(f.unchanged for f in seen.fetched),
+        check_runs=seen.check_runs,
         rate_limit_remaining=tally.rate_limit_remaining,
         rate_limit_reset=tally.rate_limit_reset,
     )
     return DiscoveryResult(
-        name, mode, pull_requests, check_runs, new_cursors, stats, renamed_to, walk.unchanged
+        name,
+        mode,
+        pull_requests,
+        check_runs,
+        _next_cursors(cursors, mode, walk, seen),
+        stats,
+        renamed_to,
+        walk.unchanged,
     )
+
+
+@dataclass(frozen=True)
+class _Slicing:
+    """Hand the walk's PRs on (``hand_on``) whenever it holds ``rows`` of them."""
+
+    hand_on: Callable[[_Walk], Awaitable[None]]
+    rows: int
 
 
 def _repo_path(repository: str) -> str:
@@ -220,6 +293,7 @@ async def _walk_pulls(
     overlap: timedelta,
     *,
     tally: RequestTally,
+    sliced: _Slicing | None = None,
 ) -> _Walk:
     """Walk list pulls down to ``cutoff``, then re-check page 1 until it answers 304."""
     url = f"{_repo_path(repository)}/pulls"
@@ -227,7 +301,7 @@ async def _walk_pulls(
     if first.not_modified:
         return _Walk(_Tables(), etag, True, first.moved_permanently, 0)
     walk = _Walk(_Tables(), first.etag, False, first.moved_permanently, 0)
-    await _walk_from(client, repository, first, cutoff, walk, tally=tally)
+    await _walk_from(client, repository, first, cutoff, walk, tally=tally, sliced=sliced)
     for _ in range(MAX_RECHECKS):
         top = walk.newest
         again = await client.get(
@@ -237,7 +311,9 @@ async def _walk_pulls(
             break
         walk.first_etag = again.etag
         recheck_cutoff = None if top is None else top - overlap
-        await _walk_from(client, repository, again, recheck_cutoff, walk, tally=tally)
+        await _walk_from(
+            client, repository, again, recheck_cutoff, walk, tally=tally, sliced=sliced
+        )
     return walk
 
 
@@ -249,6 +325,7 @@ async def _walk_from(
     walk: _Walk,
     *,
     tally: RequestTally,
+    sliced: _Slicing | None = None,
 ) -> None:
     while True:
         page = parse_pull_requests(_expect(response, list, repository), repository)
@@ -256,6 +333,8 @@ async def _walk_from(
         next_url = response.next_url
         if next_url is None or page_reaches_cutoff(page, cutoff):
             return
+        if sliced is not None and walk.pages.rows >= sliced.rows:
+            await sliced.hand_on(walk)
         response = await client.get(next_url, context=repository, tally=tally)
 
 
@@ -361,32 +440,20 @@ def _concat_runs(tables: list[pa.Table]) -> pa.Table:
     return pa.concat_tables(non_empty) if non_empty else CHECK_RUN_SCHEMA.empty_table()
 
 
-def _next_cursors(
-    cursors: SyncCursors,
-    mode: SyncMode,
-    walk: _Walk,
-    pull_requests: pa.Table,
-    *,
-    known: Mapping[int, KnownPullRequest],
-    fetched: list[_ChecksFetched],
-) -> SyncCursors:
+def _next_cursors(cursors: SyncCursors, mode: SyncMode, walk: _Walk, seen: _Seen) -> SyncCursors:
     """Watermark = newest ``updated_at`` seen (never moved back); ETags of what was read."""
     etags = dict(cursors.check_run_etags)
-    for result in fetched:
+    for result in seen.fetched:
         if result.validators is None:
             etags.pop(result.head_sha, None)
         else:
             etags[result.head_sha] = result.validators
-    heads = set(pull_requests.column("head_sha").to_pylist())
-    if mode != "full":
-        heads |= {k.head_sha for k in known.values()}
-    etags = prune_check_run_etags(etags, (h for h in heads if isinstance(h, str)))
+    etags = prune_check_run_etags(etags, seen.heads)
     if mode == "single":
         return replace(cursors, check_run_etags=etags)
-    seen = newest_updated_at(pull_requests)
     watermark = cursors.pulls_watermark
-    if seen is not None and (watermark is None or seen > watermark):
-        watermark = seen
+    if walk.newest is not None and (watermark is None or walk.newest > watermark):
+        watermark = walk.newest
     return SyncCursors(pulls_watermark=watermark, pulls_etag=walk.first_etag, check_run_etags=etags)
 
 

@@ -16,6 +16,7 @@ MERGE's joins, for 0.1 s spent reading the ids. What remains is the foreign key'
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
@@ -43,6 +44,8 @@ COPY_CHUNK_ROWS = 10_000
 # After a load this large (a first sync), the planner's statistics are stale enough to pick
 # nested loops over a million rows in the next snapshot read; ANALYZE before autovacuum would.
 ANALYZE_AFTER_ROWS = 50_000
+# Inside a load fed in slices, the first ANALYZE comes after this many new rows of a table.
+SLICE_ANALYZE_ROWS = 5_000
 
 
 def load_changeset(
@@ -58,37 +61,115 @@ def load_changeset(
     previous_cursors: SyncCursors | None = None,
 ) -> LoadResult:
     """Apply one repository's changed rows atomically and return what the statements did."""
-    params: dict[str, object] = {"repository_id": repository_id, "now": now}
     with conn.transaction():
-        conn.execute(sql_text.lock_repository_sql(), {**params, "lock_namespace": LOCK_NAMESPACE})
-        params["sync_run_id"] = insert_sync_run(conn, repository_id, audit)
-        prs_new, prs_updated, state_changes = _merge_pull_requests(conn, pull_requests, params)
-        prs_deleted = _soft_delete(conn, deleted_numbers, params)
-        runs_new, runs_updated = _write_check_runs(conn, check_runs, params)
-        write_cursors(
+        load = begin_load(conn, repository_id, audit, now)
+        load_rows(conn, load, pull_requests=pull_requests, check_runs=check_runs)
+        return finish_load(
             conn,
-            repository_id,
-            cursors,
-            full=audit.mode == "full",
-            now=now,
-            previous=previous_cursors,
+            load,
+            deleted_numbers=deleted_numbers,
+            cursors=cursors,
+            audit=audit,
+            previous_cursors=previous_cursors,
         )
-        result = LoadResult(
-            sync_run_id=int(str(params["sync_run_id"])),
-            prs_new=prs_new,
-            prs_updated=prs_updated,
-            prs_deleted=prs_deleted,
-            check_runs_new=runs_new,
-            check_runs_updated=runs_updated,
-            state_changes=state_changes,
-        )
-        finish_sync_run(conn, result, audit)
-        _refresh_statistics(conn, result)
-        conn.execute(
-            "UPDATE prmon.repositories SET last_success_at = %(now)s, last_attempt_at = %(now)s,"
-            " failure_count = 0, last_error = NULL WHERE id = %(repository_id)s",
-            params,
-        )
+
+
+@dataclass
+class OpenLoad:
+    """A load under way inside the caller's transaction: the lock is held, the audit row open.
+
+    ``load_changeset`` opens, fills and finishes one in a single call. A sync that feeds a large
+    repository slice by slice (``sync.py``) calls :func:`load_rows` once per slice in between,
+    all in one transaction, and the counts add up here.
+    """
+
+    params: dict[str, object]
+    check_runs_first: bool
+    """No check run of the repository was stored when the load began: every run is new."""
+    analyzed: dict[str, int] = field(default_factory=dict)
+    """Rows this load had inserted into each table when it last ANALYZEd it."""
+    prs_new: int = 0
+    prs_updated: int = 0
+    state_changes: int = 0
+    check_runs_new: int = 0
+    check_runs_updated: int = 0
+
+    @property
+    def repository_id(self) -> int:
+        return int(str(self.params["repository_id"]))
+
+
+def begin_load(conn: Conn, repository_id: int, audit: SyncAudit, now: datetime) -> OpenLoad:
+    """Take the repository's lock and open its audit row (inside the caller's transaction)."""
+    params: dict[str, object] = {"repository_id": repository_id, "now": now}
+    conn.execute(sql_text.lock_repository_sql(), {**params, "lock_namespace": LOCK_NAMESPACE})
+    params["sync_run_id"] = insert_sync_run(conn, repository_id, audit)
+    return OpenLoad(params, check_runs_first=not _repository_has_check_runs(conn, params))
+
+
+def load_rows(conn: Conn, load: OpenLoad, *, pull_requests: pa.Table, check_runs: pa.Table) -> None:
+    """Merge changed PRs (with their state history), then their check runs."""
+    prs_new, prs_updated, state_changes = _merge_pull_requests(conn, pull_requests, load.params)
+    runs_new, runs_updated = _write_check_runs(conn, check_runs, load)
+    load.prs_new += prs_new
+    load.prs_updated += prs_updated
+    load.state_changes += state_changes
+    load.check_runs_new += runs_new
+    load.check_runs_updated += runs_updated
+
+
+def refresh_grown_statistics(conn: Conn, load: OpenLoad) -> None:
+    """ANALYZE a table once the rows this load inserted into it have doubled since the last time.
+
+    A load fed in slices reads every slice's snapshot inside its own transaction. After the first
+    slices of a new 100,000-PR repository the planner still took the tables for empty, and one
+    snapshot read ran for minutes; ANALYZE counts the transaction's own rows. Doubling keeps the
+    cost to a few ANALYZEs (~0.1 s each) however many slices there are.
+    """
+    for table, inserted in (("pull_requests", load.prs_new), ("check_runs", load.check_runs_new)):
+        if inserted >= max(SLICE_ANALYZE_ROWS, 2 * load.analyzed.get(table, 0)):
+            conn.execute(sql_text.analyze_sql(table))
+            load.analyzed[table] = inserted
+
+
+def finish_load(
+    conn: Conn,
+    load: OpenLoad,
+    *,
+    deleted_numbers: Sequence[int],
+    cursors: SyncCursors,
+    audit: SyncAudit,
+    previous_cursors: SyncCursors | None = None,
+) -> LoadResult:
+    """Soft deletes, the cursors, the audit row's counts and the repository's health."""
+    params = load.params
+    prs_deleted = _soft_delete(conn, deleted_numbers, params)
+    now = params["now"]
+    assert isinstance(now, datetime)
+    write_cursors(
+        conn,
+        load.repository_id,
+        cursors,
+        full=audit.mode == "full",
+        now=now,
+        previous=previous_cursors,
+    )
+    result = LoadResult(
+        sync_run_id=int(str(params["sync_run_id"])),
+        prs_new=load.prs_new,
+        prs_updated=load.prs_updated,
+        prs_deleted=prs_deleted,
+        check_runs_new=load.check_runs_new,
+        check_runs_updated=load.check_runs_updated,
+        state_changes=load.state_changes,
+    )
+    finish_sync_run(conn, result, audit)
+    _refresh_statistics(conn, result)
+    conn.execute(
+        "UPDATE prmon.repositories SET last_success_at = %(now)s, last_attempt_at = %(now)s,"
+        " failure_count = 0, last_error = NULL WHERE id = %(repository_id)s",
+        params,
+    )
     return result
 
 
@@ -100,6 +181,7 @@ def _refresh_statistics(conn: Conn, result: LoadResult) -> None:
 
 
 def _stage(conn: Conn, name: str, table: pa.Table, schema: pa.Schema) -> None:
+    conn.execute(sql_text.drop_temp_table_sql(name))  # an earlier slice's, same transaction
     conn.execute(sql_text.create_staging_table_sql(name, schema))
     if table.num_rows == 0:
         return
@@ -120,6 +202,7 @@ def _merge_pull_requests(
     if pull_requests.num_rows == 0:
         return 0, 0, 0
     _stage(conn, sql_text.STAGE_PULL_REQUESTS, pull_requests, PULL_REQUEST_SCHEMA)
+    conn.execute(sql_text.drop_temp_table_sql(sql_text.PRIOR_STATES))
     existing = conn.execute(sql_text.prior_states_sql(), params).rowcount
     merged = conn.execute(sql_text.merge_pull_requests_sql(), params).rowcount
     new = pull_requests.num_rows - existing
@@ -135,17 +218,15 @@ def _soft_delete(conn: Conn, numbers: Sequence[int], params: dict[str, object]) 
     ).rowcount
 
 
-def _write_check_runs(
-    conn: Conn, check_runs: pa.Table, params: dict[str, object]
-) -> tuple[int, int]:
+def _write_check_runs(conn: Conn, check_runs: pa.Table, load: OpenLoad) -> tuple[int, int]:
     """Store the check runs; return how many were new and how many were updated."""
     if check_runs.num_rows == 0:
         return 0, 0
-    if not _repository_has_check_runs(conn, params):
-        copied = _copy_new_check_runs(conn, check_runs, params)
+    if load.check_runs_first:
+        copied = _copy_new_check_runs(conn, check_runs, load.params)
         if copied is not None:
             return copied, 0
-    return _merge_check_runs(conn, check_runs, params)
+    return _merge_check_runs(conn, check_runs, load.params)
 
 
 def _repository_has_check_runs(conn: Conn, params: dict[str, object]) -> bool:

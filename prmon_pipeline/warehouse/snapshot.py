@@ -80,15 +80,19 @@ def read_snapshot(
 
     ``numbers=None`` reads the whole repository (full mode); otherwise only those PRs and their
     check runs. Soft-deleted PRs are left out: to the changeset they are gone. Both tables are
-    read in one REPEATABLE READ transaction so they agree with each other.
+    read in one REPEATABLE READ transaction so they agree with each other; called inside a load's
+    transaction (a load fed in slices), they are read there, where the repository's lock keeps
+    every other load out and the slices stored before are visible.
     """
     if numbers is not None:
         numbers = list(numbers)
         if not numbers:  # nothing was touched: nothing to compare against
             return PULL_REQUEST_SCHEMA.empty_table(), CHECK_RUN_SCHEMA.empty_table()
     repo = sql.Literal(repository_id)
+    outermost = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     with conn.transaction():
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        if outermost:
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         if numbers is None:
             wanted = sql.SQL("")
         else:
@@ -116,6 +120,7 @@ def read_snapshot(
 
 
 def _stage_numbers(conn: Conn, numbers: Iterable[int]) -> None:
+    conn.execute("DROP TABLE IF EXISTS pg_temp.snapshot_numbers")  # an earlier slice's
     conn.execute("CREATE TEMP TABLE snapshot_numbers (number bigint PRIMARY KEY) ON COMMIT DROP")
     with conn.cursor() as cursor, cursor.copy("COPY snapshot_numbers (number) FROM STDIN") as copy:
         copy.write("".join(f"{int(n)}\n" for n in sorted(set(numbers))))
