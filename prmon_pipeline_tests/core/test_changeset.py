@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -28,12 +27,6 @@ from prmon_pipeline.core.changeset_pull_requests import COMPARED_PULL_REQUEST_CO
 from prmon_pipeline.core.models import SyncMode
 from prmon_pipeline.core.normalise import SchemaConformanceError, conform, to_frame
 from prmon_pipeline.core.schemas import CHECK_RUN_SCHEMA, PULL_REQUEST_SCHEMA
-from prmon_pipeline.storage.changeset_files import (
-    COUNTS_FILE_NAME,
-    ChangesetFormatError,
-    read_changeset,
-    write_changeset,
-)
 
 CREATED = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 UPDATED = datetime(2024, 5, 2, 14, 0, 0, 123456, tzinfo=UTC)
@@ -514,32 +507,6 @@ def test_apply_upserts_and_drops_deleted() -> None:
             check_run_row(1, 10, status="completed"), check_run_row(2, 20), check_run_row(5, 50)
         ),
     )
-
-
-def test_parquet_round_trip(tmp_path: Path) -> None:
-    _, _, changeset = mixed_changeset()
-
-    written = write_changeset(changeset, tmp_path / "changeset")
-    restored = read_changeset(written)
-
-    for name, table in changeset.tables().items():
-        assert_tables_equal(getattr(restored, name), table)
-    assert restored.counts() == changeset.counts()
-    assert restored.summary() == changeset.summary()
-
-
-def test_reading_another_format_version_fails(tmp_path: Path) -> None:
-    _, _, changeset = mixed_changeset()
-    write_changeset(changeset, tmp_path)
-    (tmp_path / COUNTS_FILE_NAME).write_text('{"format_version": 99}')
-
-    with pytest.raises(ChangesetFormatError, match="format version 99"):
-        read_changeset(tmp_path)
-
-
-def test_reading_a_directory_without_a_changeset_fails(tmp_path: Path) -> None:
-    with pytest.raises(ChangesetFormatError, match=r"no counts\.json"):
-        read_changeset(tmp_path)
 
 
 # --- conform -------------------------------------------------------------------------------------
