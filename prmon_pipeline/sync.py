@@ -372,6 +372,7 @@ async def sync_repository(
             )
     except Exception as exc:
         if sliced is not None:
+            stage = "load" if sliced.failed else stage
             await sliced.abort()
         error = SyncError(context.repository.full_name, stage, exc)
         await asyncio.to_thread(
@@ -435,6 +436,8 @@ class SlicedLoad:
         self._load: OpenLoad | None = None
         self._pending: asyncio.Task[Changeset] | None = None
         self._counts = dict.fromkeys(CHANGESET_COUNT_NAMES, 0)
+        self.failed = False
+        """Storing a slice failed (the walk then stops with that error)."""
 
     @property
     def started(self) -> bool:
@@ -463,7 +466,11 @@ class SlicedLoad:
     async def _settle(self) -> None:
         if self._pending is not None:
             pending, self._pending = self._pending, None
-            await pending
+            try:
+                await pending
+            except Exception:
+                self.failed = True
+                raise
 
     def _open(self) -> tuple[Conn, OpenLoad]:
         if self._conn is None or self._load is None:

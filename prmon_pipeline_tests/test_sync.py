@@ -526,3 +526,26 @@ def test_a_walk_failing_after_stored_slices_leaves_nothing_but_the_failure(
     assert [row[1] for row in _audit_rows(warehouse)] == ["failed"]
     _sync(warehouse, world, _sliced_client(world), name, SLICED)
     assert_warehouse_matches(warehouse, world, name)
+
+
+def test_a_slice_failing_to_load_fails_the_load_and_rolls_back_the_slices_before_it(
+    warehouse: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = World(WorldConfig(seed=5, repositories=1, prs_per_repository=350, check_runs_per_sha=2))
+    _register(warehouse, world)
+    (name,) = world.repository_names()
+    calls: list[int] = []
+
+    def second_slice_fails(conn: Any, load: Any, **tables: Any) -> None:
+        calls.append(tables["pull_requests"].num_rows)
+        if len(calls) == 2:
+            raise psycopg.errors.CheckViolation("refused by the test")
+        load_rows(conn, load, **tables)
+
+    monkeypatch.setattr(sync, "load_rows", second_slice_fails)
+    with pytest.raises(SyncError, match="load failed: refused by the test"):
+        _sync(warehouse, world, _sliced_client(world), name, SLICED)
+    assert calls == [100, 100]
+    with connect(warehouse, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM prmon.pull_requests").fetchone() == (0,)
+    assert [row[1] for row in _audit_rows(warehouse)] == ["failed"]
