@@ -196,10 +196,10 @@ def test_a_failing_load_leaves_nothing_behind(db: Conn, repository_id: int) -> N
     assert runs.fetchone() == (0,)
 
 
-def test_two_concurrent_loads_of_one_repository_serialise(
-    database_url: str, repository_id: int
-) -> None:
-    rows = pull_requests(*[pull_request(n) for n in range(1, 501)])
+def _load_twice_at_once(
+    database_url: str, repository_id: int, **tables: pa.Table
+) -> list[LoadResult]:
+    """The same load from two connections released together; both must succeed."""
     results: list[object] = []
     barrier = threading.Barrier(2)
 
@@ -207,7 +207,7 @@ def test_two_concurrent_loads_of_one_repository_serialise(
         try:
             with connect(database_url, autocommit=True) as conn:
                 barrier.wait()
-                results.append(_load(conn, repository_id, rows))
+                results.append(_load(conn, repository_id, **tables))
         except Exception as exc:  # asserted below
             results.append(exc)
 
@@ -217,7 +217,15 @@ def test_two_concurrent_loads_of_one_repository_serialise(
     for thread in threads:
         thread.join()
     assert all(isinstance(r, LoadResult) for r in results), results
-    assert sorted(r.prs_new for r in results if isinstance(r, LoadResult)) == [0, 500]
+    return [r for r in results if isinstance(r, LoadResult)]
+
+
+def test_two_concurrent_loads_of_one_repository_serialise(
+    database_url: str, repository_id: int
+) -> None:
+    rows = pull_requests(*[pull_request(n) for n in range(1, 501)])
+    results = _load_twice_at_once(database_url, repository_id, prs=rows)
+    assert sorted(r.prs_new for r in results) == [0, 500]
 
 
 def test_cursor_etags_written_as_a_difference_from_the_previous_ones(
@@ -334,26 +342,8 @@ def test_two_concurrent_first_loads_of_check_runs_store_each_run_once(
 ) -> None:
     _load(db, repository_id, pull_requests(*[pull_request(n) for n in range(1, 51)]))
     runs = check_runs(*[check_run(n, 1000 * n + k) for n in range(1, 51) for k in range(10)])
-    results: list[object] = []
-    barrier = threading.Barrier(2)
-
-    def run() -> None:
-        try:
-            with connect(database_url, autocommit=True) as conn:
-                barrier.wait()
-                results.append(_load(conn, repository_id, runs=runs))
-        except Exception as exc:  # asserted below
-            results.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert all(isinstance(r, LoadResult) for r in results), results
-    counts = sorted(
-        (r.check_runs_new, r.check_runs_updated) for r in results if isinstance(r, LoadResult)
-    )
+    results = _load_twice_at_once(database_url, repository_id, runs=runs)
+    counts = sorted((r.check_runs_new, r.check_runs_updated) for r in results)
     assert counts == [(0, 0), (500, 0)]
     assert _count_runs(db, repository_id) == 500
 
