@@ -126,8 +126,15 @@ def refresh_grown_statistics(conn: Conn, load: OpenLoad) -> None:
     snapshot read ran for minutes; ANALYZE counts the transaction's own rows. Doubling keeps the
     cost to a few ANALYZEs (~0.1 s each) however many slices there are.
     """
+    _analyze_inserted(conn, load, at_least=SLICE_ANALYZE_ROWS, growth=2)
+
+
+def _analyze_inserted(conn: Conn, load: OpenLoad, *, at_least: int, growth: int) -> None:
+    """ANALYZE each table into which this load inserted ``at_least`` rows, ``growth`` times as
+    many as at its last ANALYZE, and some since: never twice over the same rows."""
     for table, inserted in (("pull_requests", load.prs_new), ("check_runs", load.check_runs_new)):
-        if inserted >= max(SLICE_ANALYZE_ROWS, 2 * load.analyzed.get(table, 0)):
+        last = load.analyzed.get(table, 0)
+        if inserted >= max(at_least, growth * last) and inserted > last:
             conn.execute(sql_text.analyze_sql(table))
             load.analyzed[table] = inserted
 
@@ -164,20 +171,15 @@ def finish_load(
         state_changes=load.state_changes,
     )
     finish_sync_run(conn, result, audit)
-    _refresh_statistics(conn, result)
+    # A first sync's planner statistics are stale enough to pick nested loops in the next
+    # snapshot read; after a sliced load, only rows since its last ANALYZE call for another.
+    _analyze_inserted(conn, load, at_least=ANALYZE_AFTER_ROWS, growth=1)
     conn.execute(
         "UPDATE prmon.repositories SET last_success_at = %(now)s, last_attempt_at = %(now)s,"
         " failure_count = 0, last_error = NULL WHERE id = %(repository_id)s",
         params,
     )
     return result
-
-
-def _refresh_statistics(conn: Conn, result: LoadResult) -> None:
-    if result.prs_new >= ANALYZE_AFTER_ROWS:
-        conn.execute(sql_text.analyze_sql("pull_requests"))
-    if result.check_runs_new >= ANALYZE_AFTER_ROWS:
-        conn.execute(sql_text.analyze_sql("check_runs"))
 
 
 def _stage(conn: Conn, name: str, table: pa.Table, schema: pa.Schema) -> None:
