@@ -349,16 +349,8 @@ async def _resolve_rename(client: GitHubClient, repository: str, tally: RequestT
 
 
 @dataclass(frozen=True)
-class _ChecksFetch:
-    head_sha: str
-    table: pa.Table
-    validators: str | None
-    unchanged: bool
-
-
-@dataclass(frozen=True)
 class _ChecksFetched:
-    """What is kept of one SHA's fetch once its rows went into the gathered tables."""
+    """One SHA's fetch besides its rows: the validators to store, or that all pages were 304."""
 
     head_sha: str
     validators: str | None
@@ -386,9 +378,9 @@ async def _fetch_all_check_runs(
     async def worker() -> None:
         for target in pending:
             stored = cursors.check_run_etags.get(target.head_sha) if target.conditional else None
-            result = await _fetch_check_runs(client, repository, target, stored, tally)
-            runs.add(result.table)
-            fetched.append(_ChecksFetched(result.head_sha, result.validators, result.unchanged))
+            table, result = await _fetch_check_runs(client, repository, target, stored, tally)
+            runs.add(table)
+            fetched.append(result)
 
     workers = min(len(targets), max(1, client.config.max_concurrency))
     try:
@@ -406,7 +398,7 @@ async def _fetch_check_runs(
     target: CheckRunTarget,
     stored: str | None,
     tally: RequestTally,
-) -> _ChecksFetch:
+) -> tuple[pa.Table, _ChecksFetched]:
     """All pages of one SHA's runs, or "unchanged" when every stored page ETag answers 304."""
     url = f"{_repo_path(repository)}/commits/{target.head_sha}/check-runs"
     first_etag, later = decode_check_run_validators(stored) if stored else (None, [])
@@ -419,7 +411,7 @@ async def _fetch_check_runs(
             if not page.not_modified:
                 break
         else:
-            return _ChecksFetch(target.head_sha, CHECK_RUN_SCHEMA.empty_table(), stored, True)
+            return CHECK_RUN_SCHEMA.empty_table(), _ChecksFetched(target.head_sha, stored, True)
         first = await client.get(url, params=CHECK_RUNS_PARAMS, context=repository, tally=tally)
     tables: list[pa.Table] = []
     validators: list[tuple[str, str | None]] = []
@@ -432,7 +424,7 @@ async def _fetch_check_runs(
             break
         response = await client.get(response.next_url, context=repository, tally=tally)
     table = _concat_runs(tables)
-    return _ChecksFetch(target.head_sha, table, encode_check_run_validators(validators), False)
+    return table, _ChecksFetched(target.head_sha, encode_check_run_validators(validators), False)
 
 
 def _concat_runs(tables: list[pa.Table]) -> pa.Table:
