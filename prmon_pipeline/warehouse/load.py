@@ -21,20 +21,15 @@ from datetime import datetime
 
 import psycopg
 import pyarrow as pa
-from psycopg import sql
 
 from prmon_pipeline.core import sql_text
-from prmon_pipeline.core.check_run_rows import (
-    CHECK_RUN_TABLE_COLUMNS,
-    PULL_REQUEST_ID_SCHEMA,
-    check_run_table_rows,
-)
-from prmon_pipeline.core.csv_codec import decode_csv, encode_csv
+from prmon_pipeline.core.check_run_rows import CHECK_RUN_TABLE_COLUMNS, check_run_table_rows
+from prmon_pipeline.core.csv_codec import encode_csv
 from prmon_pipeline.core.models import SyncCursors
 from prmon_pipeline.core.schemas import CHECK_RUN_SCHEMA, PULL_REQUEST_SCHEMA
 from prmon_pipeline.warehouse.audit import LoadResult, SyncAudit, finish_sync_run, insert_sync_run
 from prmon_pipeline.warehouse.cursors import write_cursors
-from prmon_pipeline.warehouse.snapshot import copy_out
+from prmon_pipeline.warehouse.snapshot import read_pull_request_ids
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -245,7 +240,8 @@ def _copy_new_check_runs(conn: Conn, check_runs: pa.Table, params: dict[str, obj
     caller merges instead, which is always correct, only slower.
     """
     repository_id = int(str(params["repository_id"]))
-    rows = check_run_table_rows(check_runs, _pull_request_ids(conn, repository_id), repository_id)
+    ids = read_pull_request_ids(conn, repository_id)
+    rows = check_run_table_rows(check_runs, ids, repository_id)
     if rows.num_rows == 0:
         return 0
     try:
@@ -254,11 +250,6 @@ def _copy_new_check_runs(conn: Conn, check_runs: pa.Table, params: dict[str, obj
     except psycopg.errors.UniqueViolation:
         return None
     return rows.num_rows
-
-
-def _pull_request_ids(conn: Conn, repository_id: int) -> pa.Table:
-    query = sql.SQL(sql_text.pull_request_ids_sql()).format(repository=sql.Literal(repository_id))
-    return decode_csv(copy_out(conn, query), PULL_REQUEST_ID_SCHEMA)
 
 
 def _merge_check_runs(

@@ -15,6 +15,8 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
+from prmon_pipeline.core import sql_text
+from prmon_pipeline.core.check_run_rows import PULL_REQUEST_ID_SCHEMA
 from prmon_pipeline.core.csv_codec import decode_csv, snapshot_select_sql
 from prmon_pipeline.core.schemas import (
     CHECK_RUN_SCHEMA,
@@ -54,6 +56,13 @@ def copy_out(conn: Conn, query: sql.Composable) -> bytes:
         for chunk in copy:
             buffer.write(chunk)
     return buffer.getvalue()
+
+
+def read_pull_request_ids(conn: Conn, repository_id: int) -> pa.Table:
+    """Every PR of the repository as ``number, id`` (deleted ones too): what resolves a check
+    run's PR number to the row it references."""
+    query = sql.SQL(sql_text.pull_request_ids_sql()).format(repository=sql.Literal(repository_id))
+    return decode_csv(copy_out(conn, query), PULL_REQUEST_ID_SCHEMA)
 
 
 def read_pull_request_index(conn: Conn, repository_id: int) -> pa.Table:
