@@ -1,15 +1,26 @@
 """The load stage against its floor and the usual alternatives, on the same rows, in one process.
 
-Every contender loads the same Arrow table of check runs into an empty table of its own, so the
-figures compare like with like:
+Every contender loads the same check runs into empty tables of two kinds:
 
-* ``bare_copy``: COPY into an empty plain table with no index, no MERGE: the floor;
-* ``prmon``: the project's load (TEMP staging + COPY + newest-wins MERGE, one transaction);
+* ``own``: a minimal table of its own, the columns of the check-run Arrow schema keyed on
+  ``(pr_number, github_id)`` where the contender needs a key (the floor's has none): what each way
+  of loading costs when the table itself costs nothing;
+* ``like_prmon``: a table shaped like ``prmon.check_runs`` (``LIKE … INCLUDING ALL`` plus its
+  foreign keys, read from the catalog, so it follows the migrations): the identity key, the
+  unique key, the CHECKs, both secondary indexes and the per-row foreign-key check that prmon's
+  own load pays, and the rows as prmon stores them (PR ids resolved). This compares the ways of
+  loading on the job prmon actually does.
+
+Contenders:
+
+* ``bare_copy``: COPY with no key and no MERGE: the floor of each kind of table;
+* ``prmon_load``: the project's load of a repository's first check runs (one transaction);
 * ``sqlalchemy_core``: ``insert().on_conflict_do_update()`` executed with a list of dicts;
 * ``sqlalchemy_orm``: an ORM session merging one object per row (the design the seeds sketch);
-* ``dlt``: dlt's PostgreSQL destination with ``write_disposition="merge"``.
+* ``dlt_merge``: dlt's PostgreSQL destination with ``write_disposition="merge"``.
 
-Each returns rows per second; the slow ones may run on a prefix of the rows (``limit``), which is
+Each returns rows per second and how many rows its table holds afterwards (all contenders must
+have stored the same rows); the slow ones may run on a prefix of the rows (``limit``), which is
 fair for a rate and says so in the result. A second round (a re-sync) offers the same rows again
 with one in ten changed: the baselines upsert them all, prmon reads its snapshot, diffs, and loads
 only what changed — the steady state of a mirror refreshed every few minutes.
@@ -22,6 +33,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -34,6 +46,7 @@ from sqlalchemy.orm import Session, registry
 from prmon_pipeline.bench.report import PRMON_LOAD
 from prmon_pipeline.core import sql_text
 from prmon_pipeline.core.changeset import compute_changeset
+from prmon_pipeline.core.check_run_rows import check_run_table_rows
 from prmon_pipeline.core.csv_codec import encode_csv
 from prmon_pipeline.core.models import SyncCursors
 from prmon_pipeline.core.normalise import conform
@@ -42,9 +55,11 @@ from prmon_pipeline.warehouse.audit import SyncAudit
 from prmon_pipeline.warehouse.connection import connect
 from prmon_pipeline.warehouse.load import load_changeset
 from prmon_pipeline.warehouse.repositories import add_repository
-from prmon_pipeline.warehouse.snapshot import read_snapshot
+from prmon_pipeline.warehouse.snapshot import read_pull_request_ids, read_snapshot
 
 BENCH_SCHEMA = "prmon_bench"
+LIKE_PRMON_KEY = ("pull_request_id", "github_id")
+"""The unique key of ``prmon.check_runs``: what an upsert into a table of its shape conflicts on."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,8 @@ class LoadFigure:
     name: str
     rows: int
     seconds: float
+    stored: int
+    """Rows in the contender's table after its load: every contender must store the same rows."""
     note: str = ""
     target: Any = None
     """What was loaded into (a table name, a dlt pipeline), for a second, re-sync round."""
@@ -63,73 +80,152 @@ class LoadFigure:
         return self.rows / self.seconds if self.seconds > 0 else float("inf")
 
 
+@dataclass(frozen=True)
+class TableKind:
+    """A kind of table the contenders load into, with the rows and the key that go with it."""
+
+    name: str
+    rows: pa.Table
+    key: tuple[str, ...]
+
+    @property
+    def like_prmon(self) -> bool:
+        return self.name == "like_prmon"
+
+
+@dataclass(frozen=True)
+class BenchRows:
+    """The rows of one baseline round: check runs as the pipeline holds them, and as rows of
+    ``prmon.check_runs`` with the ids of a bench repository's PRs (loaded untimed first)."""
+
+    repository_id: int
+    runs: pa.Table
+    table_rows: pa.Table
+
+    def kinds(self) -> tuple[TableKind, TableKind]:
+        return (
+            TableKind("own", self.runs, CHECK_RUN_KEY),
+            TableKind("like_prmon", self.table_rows, LIKE_PRMON_KEY),
+        )
+
+
+def prepare_rows(url: str, prs: pa.Table, runs: pa.Table) -> BenchRows:
+    """Register a bench repository, load its PRs (untimed) and resolve the runs' PR ids."""
+    with connect(url, autocommit=True) as conn:
+        repository_id = add_repository(conn, f"bench/load-{uuid.uuid4().hex[:8]}").id
+        _load(conn, repository_id, prs, CHECK_RUN_SCHEMA.empty_table())
+        ids = read_pull_request_ids(conn, repository_id)
+    return BenchRows(repository_id, runs, check_run_table_rows(runs, ids, repository_id))
+
+
 def _sa_url(url: str) -> str:
     _, _, rest = url.partition("://")
     return f"postgresql+psycopg://{rest}"
 
 
-def _sa_table(metadata: sa.MetaData, name: str) -> sa.Table:
-    """The check-runs table for SQLAlchemy, generated from the Arrow schema (one source)."""
+def _sa_table(metadata: sa.MetaData, name: str, kind: TableKind) -> sa.Table:
+    """The table for SQLAlchemy, generated from the rows' Arrow schema (one source).
+
+    The key columns are the mapping's primary key: for a table like ``prmon.check_runs`` that is
+    its unique key (its ``id`` is an identity the database fills), which is what a merge or an
+    upsert of a mirrored row must match on.
+    """
     kinds: dict[str, Any] = {
         "int64": sa.BigInteger,
         "large_string": sa.Text,
         "timestamp[us, tz=UTC]": sa.DateTime(timezone=True),
     }
     columns = [
-        sa.Column(f.name, kinds[str(f.type)], primary_key=f.name in CHECK_RUN_KEY)
-        for f in CHECK_RUN_SCHEMA
+        sa.Column(f.name, kinds[str(f.type)], primary_key=f.name in kind.key)
+        for f in kind.rows.schema
     ]
     return sa.Table(name, metadata, *columns, schema=BENCH_SCHEMA)
 
 
-def _fresh_table(url: str, *, keyed: bool) -> str:
+def _fresh_table(url: str, kind: TableKind, *, keyed: bool) -> str:
+    """An empty table of the kind in the bench schema; its unqualified name."""
     name = f"runs_{uuid.uuid4().hex[:8]}"
-    columns = ", ".join(
-        f"{sql_text.quote_ident(f.name)} {sql_text.sql_type(f.type)}" for f in CHECK_RUN_SCHEMA
-    )
-    key = f", PRIMARY KEY ({sql_text.column_list(CHECK_RUN_KEY)})" if keyed else ""
     with connect(url, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {BENCH_SCHEMA}")
-        conn.execute(f"CREATE TABLE {BENCH_SCHEMA}.{name} ({columns}{key})")
+        if kind.like_prmon:
+            create_like_prmon(conn, BENCH_SCHEMA, name)
+        else:
+            columns = ", ".join(
+                f"{sql_text.quote_ident(f.name)} {sql_text.sql_type(f.type)}"
+                for f in kind.rows.schema
+            )
+            key = f", PRIMARY KEY ({sql_text.column_list(kind.key)})" if keyed else ""
+            conn.execute(f"CREATE TABLE {BENCH_SCHEMA}.{name} ({columns}{key})")
     return name
 
 
-def _timed(name: str, rows: int, work: Callable[[], object], note: str = "") -> LoadFigure:
+def create_like_prmon(conn: Any, schema: str, name: str) -> None:
+    """``schema.name`` shaped like ``prmon.check_runs``: columns, defaults, identity, CHECKs,
+    keys, indexes (``LIKE … INCLUDING ALL``) and its foreign keys, which ``LIKE`` leaves out."""
+    target = f"{sql_text.quote_ident(schema)}.{sql_text.quote_ident(name)}"
+    source = sql_text.qualified("check_runs")
+    conn.execute(f"CREATE TABLE {target} (LIKE {source} INCLUDING ALL)")
+    foreign_keys = conn.execute(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname",
+        (source,),
+    ).fetchall()
+    for (definition,) in foreign_keys:
+        conn.execute(f"ALTER TABLE {target} ADD {definition}")
+
+
+def _stored(url: str, table: str, where: str = "", params: tuple[object, ...] = ()) -> int:
+    with connect(url, autocommit=True) as conn:
+        row = conn.execute(f"SELECT count(*) FROM {table}{where}", params).fetchone()
+    return int(str(row[0])) if row else 0
+
+
+def _timed(
+    name: str, rows: int, work: Callable[[], object], stored: Callable[[], int], note: str = ""
+) -> LoadFigure:
     start = time.perf_counter()
     work()
-    return LoadFigure(name, rows, time.perf_counter() - start, note)
+    seconds = time.perf_counter() - start
+    return LoadFigure(name, rows, seconds, stored(), note)
 
 
-def bare_copy(url: str, runs: pa.Table) -> LoadFigure:
-    """COPY the rows (CSV from Polars) into an empty, unindexed table: the floor."""
-    table = _fresh_table(url, keyed=False)
+def bare_copy(url: str, kind: TableKind) -> LoadFigure:
+    """COPY the rows (CSV from Polars) into an empty table of the kind with no key: the floor.
+
+    A table like ``prmon.check_runs`` keeps its keys, indexes and foreign key: that floor is
+    what storing these rows in the contract's table costs at the least.
+    """
+    table = f"{BENCH_SCHEMA}.{_fresh_table(url, kind, keyed=False)}"
+    columns = sql_text.column_list(kind.rows.schema.names)
 
     def work() -> None:
         with connect(url) as conn, conn.cursor() as cursor:
-            copy_sql = f"COPY {BENCH_SCHEMA}.{table} FROM STDIN (FORMAT csv)"
-            with cursor.copy(copy_sql) as copy:
-                copy.write(encode_csv(runs))
+            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)") as copy:
+                copy.write(encode_csv(kind.rows))
             conn.commit()
 
-    return _timed("bare COPY (floor)", runs.num_rows, work)
+    return _timed("bare COPY (floor)", kind.rows.num_rows, work, partial(_stored, url, table))
 
 
-def prmon_load(url: str, prs: pa.Table, runs: pa.Table) -> LoadFigure:
-    """The project's load into a fresh repository (its PRs are loaded first, untimed)."""
-    with connect(url, autocommit=True) as conn:
-        repository_id = add_repository(conn, f"bench/load-{uuid.uuid4().hex[:8]}").id
-        _load(conn, repository_id, prs, CHECK_RUN_SCHEMA.empty_table())
+def prmon_load(url: str, rows: BenchRows) -> LoadFigure:
+    """The project's load of the bench repository's first check runs (its PRs are stored)."""
 
     def work() -> None:
         with connect(url, autocommit=True) as conn:
-            _load(conn, repository_id, PULL_REQUEST_SCHEMA.empty_table(), runs)
+            _load(conn, rows.repository_id, PULL_REQUEST_SCHEMA.empty_table(), rows.runs)
 
-    figure = _timed(PRMON_LOAD, runs.num_rows, work)
-    return replace(figure, target=repository_id)
+    figure = _timed(PRMON_LOAD, rows.runs.num_rows, work, partial(_prmon_stored, url, rows))
+    return replace(figure, target=rows.repository_id)
 
 
-def prmon_resync(url: str, repository_id: int, runs: pa.Table) -> LoadFigure:
+def _prmon_stored(url: str, rows: BenchRows) -> int:
+    where = " WHERE repository_id = %s"
+    return _stored(url, sql_text.qualified("check_runs"), where, (rows.repository_id,))
+
+
+def prmon_resync(url: str, rows: BenchRows, runs: pa.Table) -> LoadFigure:
     """The project's way with rows it already holds: snapshot, changeset, load what changed."""
+    repository_id = rows.repository_id
 
     def work() -> None:
         with connect(url, autocommit=True) as conn:
@@ -141,12 +237,13 @@ def prmon_resync(url: str, repository_id: int, runs: pa.Table) -> LoadFigure:
                 conn, repository_id, PULL_REQUEST_SCHEMA.empty_table(), changes.check_runs_to_upsert
             )
 
-    return _timed("prmon (snapshot + changeset + load)", runs.num_rows, work)
+    stored = partial(_prmon_stored, url, rows)
+    return _timed("prmon (snapshot + changeset + load)", runs.num_rows, work, stored)
 
 
-def changed_tenth(runs: pa.Table) -> pa.Table:
-    """The same check runs with one in ten changed (a new output title), for a re-sync."""
-    frame = pl.from_arrow(runs)
+def changed_tenth(kind: TableKind) -> TableKind:
+    """The same rows with one in ten changed (a new output title), for a re-sync."""
+    frame = pl.from_arrow(kind.rows)
     assert isinstance(frame, pl.DataFrame)
     edited = (
         pl.when(pl.int_range(pl.len()) % 10 == 0)
@@ -154,7 +251,7 @@ def changed_tenth(runs: pa.Table) -> pa.Table:
         .otherwise(pl.col("output_title"))
         .alias("output_title")
     )
-    return conform(frame.with_columns(edited), CHECK_RUN_SCHEMA)
+    return replace(kind, rows=conform(frame.with_columns(edited), kind.rows.schema))
 
 
 def _load(conn: Any, repository_id: int, prs: pa.Table, runs: pa.Table) -> None:
@@ -171,40 +268,42 @@ def _load(conn: Any, repository_id: int, prs: pa.Table, runs: pa.Table) -> None:
     )
 
 
-def sqlalchemy_core(url: str, runs: pa.Table, name: str | None = None) -> LoadFigure:
+def sqlalchemy_core(url: str, kind: TableKind, name: str | None = None) -> LoadFigure:
     """``insert().on_conflict_do_update()`` with a list of dicts (executemany).
 
     With ``name`` the rows go into that existing table (a re-sync); else into a fresh one.
     """
-    name = name or _fresh_table(url, keyed=True)
+    name = name or _fresh_table(url, kind, keyed=True)
     engine = sa.create_engine(_sa_url(url))
-    table = _sa_table(sa.MetaData(), name)
-    rows = runs.to_pylist()
+    table = _sa_table(sa.MetaData(), name, kind)
+    rows = kind.rows.to_pylist()
 
     def work() -> None:
         statement = pg_insert(table)
         update = {c.name: statement.excluded[c.name] for c in table.columns if not c.primary_key}
         with engine.begin() as conn:
             conn.execute(
-                statement.on_conflict_do_update(index_elements=list(CHECK_RUN_KEY), set_=update),
+                statement.on_conflict_do_update(index_elements=list(kind.key), set_=update),
                 rows,
             )
 
     try:
-        return replace(_timed("SQLAlchemy Core upsert", len(rows), work), target=name)
+        stored = partial(_stored, url, f"{BENCH_SCHEMA}.{name}")
+        figure = _timed("SQLAlchemy Core upsert", len(rows), work, stored)
+        return replace(figure, target=name)
     finally:
         engine.dispose()
 
 
-def sqlalchemy_orm(url: str, runs: pa.Table, limit: int = 5_000) -> LoadFigure:
+def sqlalchemy_orm(url: str, kind: TableKind, limit: int = 5_000) -> LoadFigure:
     """An ORM session merging one object per row, committed once (SELECT + INSERT per row)."""
-    name = _fresh_table(url, keyed=True)
+    name = _fresh_table(url, kind, keyed=True)
     engine = sa.create_engine(_sa_url(url))
     mapper_registry = registry()
-    table = _sa_table(mapper_registry.metadata, name)
+    table = _sa_table(mapper_registry.metadata, name, kind)
     model = type("CheckRun", (), {})
     mapper_registry.map_imperatively(model, table)
-    rows = runs.slice(0, limit).to_pylist()
+    rows = kind.rows.slice(0, limit).to_pylist()
 
     def work() -> None:
         with Session(engine) as session:
@@ -215,9 +314,10 @@ def sqlalchemy_orm(url: str, runs: pa.Table, limit: int = 5_000) -> LoadFigure:
                 session.merge(obj)
             session.commit()
 
-    note = f"first {len(rows)} rows" if runs.num_rows > len(rows) else ""
+    note = f"first {len(rows)} rows" if kind.rows.num_rows > len(rows) else ""
     try:
-        return _timed("SQLAlchemy ORM per-row merge", len(rows), work, note)
+        stored = partial(_stored, url, f"{BENCH_SCHEMA}.{name}")
+        return _timed("SQLAlchemy ORM per-row merge", len(rows), work, stored, note)
     finally:
         engine.dispose()
 
@@ -251,15 +351,21 @@ def _root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
-def dlt_merge(url: str, runs: pa.Table, workdir: str, pipeline: Any = None) -> LoadFigure:
-    """dlt's PostgreSQL destination, ``write_disposition="merge"`` on the check-run key.
+def dlt_merge(url: str, kind: TableKind, workdir: str, pipeline: Any = None) -> LoadFigure:
+    """dlt's PostgreSQL destination, ``write_disposition="merge"`` on the kind's key.
 
-    With ``pipeline`` (from a first round) the rows merge into what that pipeline loaded.
+    With ``pipeline`` (from a first round) the rows merge into what that pipeline loaded. For a
+    table like ``prmon.check_runs`` the table is created first in dlt's dataset: dlt finds it
+    there and merges into it (its inserts name their columns, so the identity fills ``id``).
     """
     import dlt  # noqa: PLC0415 - the optional bench group; the other contenders work without it
 
     if pipeline is None:
         dataset = f"dlt_{uuid.uuid4().hex[:8]}"
+        if kind.like_prmon:
+            with connect(url, autocommit=True) as conn:
+                conn.execute(f"CREATE SCHEMA {dataset}")
+                create_like_prmon(conn, dataset, "check_runs")
         pipeline = dlt.pipeline(
             pipeline_name=dataset,
             pipelines_dir=workdir,
@@ -269,16 +375,24 @@ def dlt_merge(url: str, runs: pa.Table, workdir: str, pipeline: Any = None) -> L
 
     def work() -> None:
         pipeline.run(
-            runs,
+            kind.rows,
             table_name="check_runs",
             write_disposition="merge",
-            primary_key=list(CHECK_RUN_KEY),
+            primary_key=list(kind.key),
         )
 
+    stored = partial(_stored, url, f"{pipeline.dataset_name}.check_runs")
     try:
-        figure = _timed("dlt merge", runs.num_rows, work)
+        figure = _timed("dlt merge", kind.rows.num_rows, work, stored)
     except Exception as exc:
         cause = _root_cause(exc)
         first_line = (str(cause).strip().splitlines() or [""])[0]
         raise RuntimeError(f"dlt merge failed: {type(cause).__name__}: {first_line}") from exc
     return replace(figure, target=pipeline)
+
+
+def drop_tables(url: str, dlt_datasets: list[str]) -> None:
+    """Drop every baseline's table (before the bench repository: no cascade through them)."""
+    with connect(url, autocommit=True) as conn:
+        for schema in (BENCH_SCHEMA, *dlt_datasets, *(f"{d}_staging" for d in dlt_datasets)):
+            conn.execute(f"DROP SCHEMA IF EXISTS {sql_text.quote_ident(schema)} CASCADE")

@@ -25,7 +25,6 @@ from prmon_pipeline.bench.changeset_baseline import (
     compute_changeset_baseline,
     synthetic_changeset_inputs,
 )
-from prmon_pipeline.bench.report import PRMON_LOAD
 from prmon_pipeline.core.changeset import compute_changeset
 from prmon_pipeline.warehouse.connection import connect, with_database
 from prmon_pipeline.warehouse.migrations import migrate
@@ -247,39 +246,62 @@ def _register(url: str, world: WorldProcess) -> None:
 
 
 def _baselines(url: str, say: Say) -> dict[str, object]:
+    """Every load contender on both kinds of table (see ``load_baselines``), then the re-sync
+    round and the changeset baseline; the figures grouped by round and kind of table."""
     prs, runs = _all_rows(url)
+    rows = load_baselines.prepare_rows(url, prs, runs)
+    kinds = rows.kinds()
+    groups: dict[str, list[load_baselines.LoadFigure]] = {}
     with tempfile.TemporaryDirectory() as dlt_dir:
-        first = [
-            load_baselines.bare_copy(url, runs),
-            load_baselines.prmon_load(url, prs, runs),
-            load_baselines.sqlalchemy_core(url, runs),
-            load_baselines.sqlalchemy_orm(url, runs),
-        ]
-        try:
-            first.append(load_baselines.dlt_merge(url, runs, dlt_dir))
-        except Exception as exc:  # dlt is optional; its absence or failure is reported
-            say(f"dlt baseline skipped: {str(exc).splitlines()[0]}")
+        ours = load_baselines.prmon_load(url, rows)
+        for kind in kinds:
+            groups[_group("load", kind)] = [
+                load_baselines.bare_copy(url, kind),
+                ours,
+                load_baselines.sqlalchemy_core(url, kind),
+                load_baselines.sqlalchemy_orm(url, kind),
+                *_dlt_figures(url, kind, dlt_dir, say),
+            ]
         say("re-sync of the same rows with one in ten changed…")
-        again = load_baselines.changed_tenth(runs)
-        targets = {f.name: f.target for f in first}
-        second = [
-            load_baselines.prmon_resync(url, targets[PRMON_LOAD], again),
-            load_baselines.sqlalchemy_core(url, again, targets["SQLAlchemy Core upsert"]),
-        ]
-        if "dlt merge" in targets:
-            second.append(load_baselines.dlt_merge(url, again, dlt_dir, targets["dlt merge"]))
-    with connect(url, autocommit=True) as conn:  # the baselines' repository is no real one
-        conn.execute(
-            "DELETE FROM prmon.repositories WHERE id = %s",
-            (targets[PRMON_LOAD],),
+        resynced = load_baselines.prmon_resync(
+            url, rows, load_baselines.changed_tenth(kinds[0]).rows
         )
+        for kind in kinds:
+            first = {f.name: f.target for f in groups[_group("load", kind)]}
+            again = load_baselines.changed_tenth(kind)
+            groups[_group("resync", kind)] = [
+                resynced,
+                load_baselines.sqlalchemy_core(url, again, first["SQLAlchemy Core upsert"]),
+                *_dlt_figures(url, again, dlt_dir, say, first.get("dlt merge")),
+            ]
+    datasets = [
+        f.target.dataset_name for fs in groups.values() for f in fs if f.name == "dlt merge"
+    ]
+    load_baselines.drop_tables(url, sorted(set(datasets)))
+    with connect(url, autocommit=True) as conn:  # the baselines' repository is no real one
+        conn.execute("DELETE FROM prmon.repositories WHERE id = %s", (rows.repository_id,))
     changeset = measure_changeset(prs.num_rows, runs.num_rows)
     return {
         "check_runs": runs.num_rows,
-        "load": _figures(first),
-        "resync": _figures(second),
+        **{name: _figures(figures) for name, figures in groups.items()},
         "changeset": changeset,
     }
+
+
+def _group(round_name: str, kind: load_baselines.TableKind) -> str:
+    """``load``/``resync`` on the contenders' own tables, ``…_like_prmon`` on the contract's."""
+    return f"{round_name}_like_prmon" if kind.like_prmon else round_name
+
+
+def _dlt_figures(
+    url: str, kind: load_baselines.TableKind, workdir: str, say: Say, pipeline: object = None
+) -> list[load_baselines.LoadFigure]:
+    """dlt's figure, or none when it is not installed or fails (said, not fatal)."""
+    try:
+        return [load_baselines.dlt_merge(url, kind, workdir, pipeline)]
+    except Exception as exc:  # dlt is optional; its absence or failure is reported
+        say(f"dlt baseline skipped: {str(exc).splitlines()[0]}")
+        return []
 
 
 def _figures(figures: list[load_baselines.LoadFigure]) -> dict[str, object]:
@@ -288,6 +310,7 @@ def _figures(figures: list[load_baselines.LoadFigure]) -> dict[str, object]:
             "rows": f.rows,
             "seconds": round(f.seconds, 3),
             "rows_per_second": round(f.rows_per_second),
+            "stored": f.stored,
             "note": f.note,
         }
         for f in figures

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from prmon_pipeline.bench.report import PRMON_LOAD
+from prmon_pipeline.bench.report import PRMON_LOAD, PRMON_RESYNC
 from prmon_pipeline.cli import main
 
 
@@ -38,9 +38,19 @@ def test_quick_benchmark_produces_every_figure(
     assert results["steady"]["rate_limit_spent"] == 0
     assert results["steady"]["github_requests"] == results["steady"]["github_not_modified"]
     assert results["huge"]["matches"] and results["huge"]["prs_new"] == 2_000
-    load = results["baselines"]["load"]
-    assert {"bare COPY (floor)", PRMON_LOAD, "SQLAlchemy Core upsert"} <= set(load)
-    assert all(figure["rows_per_second"] > 0 for figure in load.values())
+    baselines = results["baselines"]
+    contenders = {"bare COPY (floor)", PRMON_LOAD, "SQLAlchemy Core upsert", "dlt merge"}
+    for group in ("load", "load_like_prmon"):
+        assert contenders | {"SQLAlchemy ORM per-row merge"} <= set(baselines[group]), group
+    for group in ("resync", "resync_like_prmon"):
+        assert {PRMON_RESYNC, "SQLAlchemy Core upsert", "dlt merge"} <= set(baselines[group])
+    for group in ("load", "load_like_prmon", "resync", "resync_like_prmon"):
+        for name, figure in baselines[group].items():
+            assert figure["rows_per_second"] > 0, (group, name)
+            # every contender stored exactly the rows it was given, on both kinds of table
+            assert figure["stored"] == figure["rows"], (group, name)
+    assert baselines["load"][PRMON_LOAD]["rows"] == baselines["check_runs"]
     assert results["baselines"]["changeset"]["results_agree"] is True
     out = capsys.readouterr().out
     assert "targets" in out and "figures written to" in out
+    assert "like prmon.check_runs" in out and "ROWS STORED" not in out
