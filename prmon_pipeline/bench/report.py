@@ -17,6 +17,7 @@ SCENARIOS = (
 CYCLE_COLUMNS = (
     "scenario",
     "wall s",
+    "rows/s",
     "PRs new/upd",
     "checks new/upd",
     "requests",
@@ -46,6 +47,7 @@ def cycle_rows(results: dict[str, object]) -> list[list[object]]:
             [
                 label,
                 figures["wall_seconds"],
+                f"{_num(figures.get('rows_per_second')):,.0f}",
                 f"{figures['prs_new']}/{figures['prs_updated']}",
                 f"{figures['check_runs_new']}/{figures['check_runs_updated']}",
                 figures["github_requests"],

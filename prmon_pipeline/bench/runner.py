@@ -141,6 +141,7 @@ def run_cycle(
     if done.returncode != 0:
         raise RuntimeError(f"sync cycle failed: {done.stderr.strip().splitlines()[-1:]}")
     figures: dict[str, object] = orjson.loads(done.stdout.strip().splitlines()[-1])
+    figures.update(write_rate(figures))
     github = world.ask(stats=True)
     figures["github_requests"] = github["requests"]
     figures["github_not_modified"] = github["not_modified"]
@@ -148,6 +149,16 @@ def run_cycle(
     figures["github_by_status"] = github["by_status"]
     figures["github_by_route"] = github["by_route"]
     return figures
+
+
+WRITTEN = ("prs_new", "prs_updated", "check_runs_new", "check_runs_updated")
+
+
+def write_rate(figures: dict[str, object]) -> dict[str, object]:
+    """Rows the cycle wrote (new and updated PRs and check runs) and how many a second."""
+    written = sum(int(str(figures[key])) for key in WRITTEN)
+    wall = float(str(figures["wall_seconds"]))
+    return {"rows_written": written, "rows_per_second": round(written / wall) if wall else 0}
 
 
 def warehouse_matches(database_url: str, world: WorldProcess) -> bool:

@@ -34,6 +34,10 @@ def test_quick_benchmark_produces_every_figure(
         assert figures["wall_seconds"] > 0 and figures["peak_rss_mb"] > 0, scenario
         assert figures["failed"] == [], scenario
     assert results["cold_direct"]["prs_new"] == 3 * 60
+    cold = results["cold_direct"]
+    assert cold["rows_written"] == cold["prs_new"] + cold["check_runs_new"] > 0
+    assert cold["rows_per_second"] > 0
+    assert results["steady"]["rows_written"] == 0
     assert results["cold_dagster"]["prs_new"] == 3 * 60
     assert results["steady"]["rate_limit_spent"] == 0
     assert results["steady"]["github_requests"] == results["steady"]["github_not_modified"]
