@@ -344,6 +344,7 @@ async def sync_repository(
             discovery = await discover(
                 client, context, options, started_at, sliced.add if sliced else None
             )
+        durations["parse"] = discovery.stats.parse_seconds  # a part of discovery's time
         if sliced is not None and sliced.started:
             stage = "load"
             changeset, load = await sliced.finish(discovery)

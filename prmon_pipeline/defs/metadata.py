@@ -36,6 +36,7 @@ def discovery_metadata(result: DiscoveryResult, seconds: float) -> dict[str, Any
         "pulls_unchanged": result.pulls_unchanged,
         "renamed_to": result.renamed_to or "",
         "seconds_discovery": round(seconds, 3),
+        "seconds_parse": round(stats.parse_seconds, 3),
     }
 
 

@@ -73,6 +73,8 @@ class ClientCounters:
     wait_seconds: float = 0.0
     rate_limit_remaining: int | None = None
     rate_limit_reset: int | None = None
+    parse_seconds: float = 0.0
+    """CPU seconds turning bodies into data: JSON decoding here, Arrow tables in discovery."""
 
 
 @dataclass
@@ -87,6 +89,8 @@ class RequestTally:
     wait_seconds: float = 0.0
     rate_limit_remaining: int | None = None
     rate_limit_reset: int | None = None
+    parse_seconds: float = 0.0
+    """Decoding JSON (the client) and building Arrow tables from it (discovery adds that)."""
 
     def snapshot(self) -> ClientCounters:
         return ClientCounters(**vars(self))
@@ -201,7 +205,7 @@ class GitHubClient:
                     attempts.secondary,
                 )
                 ok = decision.outcome is Outcome.OK
-                data = _decode(response.content, response.headers) if ok else None
+                data = _decode(response.content, response.headers, tallies) if ok else None
             except (httpx.TransportError, _TruncatedBodyError) as exc:
                 decision = Decision(Outcome.RETRY, reason=type(exc).__name__)
             if decision.outcome in (Outcome.OK, Outcome.NOT_MODIFIED):
@@ -314,15 +318,19 @@ class _TruncatedBodyError(Exception):
     """A 2xx body that is not complete JSON (connection cut mid-body): retried."""
 
 
-def _decode(body: bytes, headers: Mapping[str, str]) -> Any:
+def _decode(body: bytes, headers: Mapping[str, str], tallies: tuple[RequestTally, ...]) -> Any:
     """Decode a 2xx body; an HTML or cut-off body is a transient fault, not data."""
     content_type = header_value(headers, "content-type") or "application/json"
     if "json" not in content_type:
         raise _TruncatedBodyError("non-JSON body on a success response")
+    started = time.perf_counter()
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise _TruncatedBodyError(str(exc)) from exc
+    finally:
+        for counts in tallies:
+            counts.parse_seconds += time.perf_counter() - started
 
 
 def _display_path(url: str) -> str:

@@ -13,10 +13,11 @@ otherwise the top is walked again down to the newest ``updated_at`` already seen
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import pyarrow as pa
@@ -51,7 +52,16 @@ CHECK_RUNS_PARAMS: Mapping[str, str | int] = {"filter": "all", "per_page": 100}
 MAX_RECHECKS = 5
 """Re-reads of page 1 after a walk; each is a free 304 unless PRs changed during the walk."""
 COMPACT_ROWS = 5_000
-"""Pages and per-SHA check-run tables are compacted into one table every this many rows."""
+"""Pages and per-SHA check-run tables are compacted into one table every this many rows..."""
+COMPACT_TABLES = 64
+"""...or every this many tables, whichever comes first.
+
+The cost of a small table is its count, not its rows: each carries a dozen arrays of Arrow and
+Python bookkeeping, ~15 KB for one SHA's 8 check runs (1 KB of data). A cold sync's repository
+of 1,000 SHAs and 4,500 runs stayed under ``COMPACT_ROWS`` and held ~560 such tables until the
+end, ~14 MB instead of 1; with four repositories at once that was ~45 MB of the cold sync's peak
+RSS. Compacting every 64 tables keeps it at ~1 MB for the price of one extra copy of 1 KB rows.
+"""
 SLICE_PULL_REQUESTS = 10_000
 """With a slice sink, a walk hands its PRs and their check runs on every this many PRs."""
 
@@ -75,6 +85,8 @@ class DiscoveryStats:
     check_runs: int
     rate_limit_remaining: int | None
     rate_limit_reset: int | None
+    parse_seconds: float = 0.0
+    """Of the discovery's time, CPU spent decoding JSON and building Arrow tables from it."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +109,8 @@ class DiscoveryResult:
 
 
 class _Tables:
-    """Tables of one schema gathered page by page, compacted every ``COMPACT_ROWS`` rows."""
+    """Tables of one schema gathered page by page, compacted every ``COMPACT_ROWS`` rows or
+    ``COMPACT_TABLES`` tables."""
 
     def __init__(self) -> None:
         self.compacted: list[pa.Table] = []
@@ -113,7 +126,7 @@ class _Tables:
             return
         self.fresh.append(table)
         self.fresh_rows += table.num_rows
-        if self.fresh_rows >= COMPACT_ROWS:
+        if self.fresh_rows >= COMPACT_ROWS or len(self.fresh) >= COMPACT_TABLES:
             self.compacted.append(compact(self.fresh))
             self.fresh, self.fresh_rows = [], 0
 
@@ -249,6 +262,7 @@ async def discover_repository(
         check_runs=seen.check_runs,
         rate_limit_remaining=tally.rate_limit_remaining,
         rate_limit_reset=tally.rate_limit_reset,
+        parse_seconds=tally.parse_seconds,
     )
     return DiscoveryResult(
         name,
@@ -281,7 +295,7 @@ async def _fetch_single(
         f"{_repo_path(repository)}/pulls/{number}", context=repository, tally=tally
     )
     walk = _Walk(_Tables(), None, False, response.moved_permanently, 0)
-    walk.add(parse_pull_requests(_expect(response, dict, repository), repository))
+    walk.add(_parsed(tally, parse_pull_requests, _expect(response, dict, repository), repository))
     return walk
 
 
@@ -301,7 +315,9 @@ async def _walk_pulls(
     if first.not_modified:
         return _Walk(_Tables(), etag, True, first.moved_permanently, 0)
     walk = _Walk(_Tables(), first.etag, False, first.moved_permanently, 0)
-    await _walk_from(client, repository, first, cutoff, walk, tally=tally, sliced=sliced)
+    page = _PullRequestPage.of(first, repository, tally)
+    del first  # see _PullRequestPage
+    await _walk_from(client, repository, page, cutoff, walk, tally=tally, sliced=sliced)
     for _ in range(MAX_RECHECKS):
         top = walk.newest
         again = await client.get(
@@ -310,17 +326,35 @@ async def _walk_pulls(
         if again.not_modified:
             break
         walk.first_etag = again.etag
+        page = _PullRequestPage.of(again, repository, tally)
+        del again
         recheck_cutoff = None if top is None else top - overlap
-        await _walk_from(
-            client, repository, again, recheck_cutoff, walk, tally=tally, sliced=sliced
-        )
+        await _walk_from(client, repository, page, recheck_cutoff, walk, tally=tally, sliced=sliced)
     return walk
+
+
+@dataclass(frozen=True)
+class _PullRequestPage:
+    """One list page parsed, without the response it came from.
+
+    A response holds its decoded JSON: ~3.5 MB of Python objects for 100 PRs with their
+    repository objects. The walk keeps only this while it waits for the next page, so that
+    each repository walking at once does not hold its previous (or first) page's objects too.
+    """
+
+    pull_requests: pa.Table
+    next_url: str | None
+
+    @classmethod
+    def of(cls, response: GitHubResponse, repository: str, tally: RequestTally) -> _PullRequestPage:
+        items = _expect(response, list, repository)
+        return cls(_parsed(tally, parse_pull_requests, items, repository), response.next_url)
 
 
 async def _walk_from(
     client: GitHubClient,
     repository: str,
-    response: GitHubResponse,
+    page: _PullRequestPage,
     cutoff: datetime | None,
     walk: _Walk,
     *,
@@ -328,14 +362,14 @@ async def _walk_from(
     sliced: _Slicing | None = None,
 ) -> None:
     while True:
-        page = parse_pull_requests(_expect(response, list, repository), repository)
-        walk.add(page)
-        next_url = response.next_url
-        if next_url is None or page_reaches_cutoff(page, cutoff):
+        walk.add(page.pull_requests)
+        next_url = page.next_url
+        if next_url is None or page_reaches_cutoff(page.pull_requests, cutoff):
             return
         if sliced is not None and walk.pages.rows >= sliced.rows:
             await sliced.hand_on(walk)
         response = await client.get(next_url, context=repository, tally=tally)
+        page = _PullRequestPage.of(response, repository, tally)
 
 
 async def _resolve_rename(client: GitHubClient, repository: str, tally: RequestTally) -> str:
@@ -418,13 +452,22 @@ async def _fetch_check_runs(
     response = first
     while True:
         envelope = _expect(response, dict, repository)
-        tables.append(parse_check_runs(envelope, repository, target.pr_numbers))
+        tables.append(_parsed(tally, parse_check_runs, envelope, repository, target.pr_numbers))
         validators.append((response.url, response.etag))
         if response.next_url is None:
             break
         response = await client.get(response.next_url, context=repository, tally=tally)
     table = _concat_runs(tables)
     return table, _ChecksFetched(target.head_sha, encode_check_run_validators(validators), False)
+
+
+def _parsed(tally: RequestTally, parse: Callable[..., pa.Table], *args: Any) -> pa.Table:
+    """``parse(*args)``, its seconds added to the repository's ``parse_seconds``."""
+    started = time.perf_counter()
+    try:
+        return parse(*args)
+    finally:
+        tally.parse_seconds += time.perf_counter() - started
 
 
 def _concat_runs(tables: list[pa.Table]) -> pa.Table:

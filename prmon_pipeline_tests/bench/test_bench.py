@@ -38,6 +38,9 @@ def test_quick_benchmark_produces_every_figure(
     assert cold["rows_written"] == cold["prs_new"] + cold["check_runs_new"] > 0
     assert cold["rows_per_second"] > 0
     assert results["steady"]["rows_written"] == 0
+    stages = cold["stage_seconds"]
+    assert set(stages) == {"discovery", "parse", "snapshot", "changeset", "load"}
+    assert 0 < stages["parse"] < stages["discovery"]  # parsing is a part of discovery
     assert results["cold_dagster"]["prs_new"] == 3 * 60
     assert results["steady"]["rate_limit_spent"] == 0
     assert results["steady"]["github_requests"] == results["steady"]["github_not_modified"]

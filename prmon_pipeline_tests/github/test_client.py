@@ -303,6 +303,7 @@ def test_request_headers_ghes_base_url_and_counters() -> None:
         assert counters.requests == 1
         assert counters.bytes > 0
         assert counters.rate_limit_remaining == 4321 and counters.rate_limit_reset == 99
+        assert counters.parse_seconds > 0  # the body was decoded and the time counted
 
     run(scenario())
     request = seen[0]

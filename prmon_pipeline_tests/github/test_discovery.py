@@ -10,7 +10,8 @@ import pytest
 
 from prmon_pipeline.core.errors import PermissionDeniedError
 from prmon_pipeline.core.models import SyncCursors
-from prmon_pipeline.github.discovery import discover_repository
+from prmon_pipeline.github import discovery
+from prmon_pipeline.github.discovery import COMPACT_TABLES, _Tables, discover_repository
 from prmon_pipeline_tests.github.simulation import (
     FakeClock,
     Warehouse,
@@ -43,9 +44,41 @@ def test_cold_full_discovery_equals_ground_truth() -> None:
                 assert sort_runs(result.check_runs).equals(truth_check_runs(world, repository))
                 assert not result.pulls_unchanged
                 assert result.renamed_to is None
+                assert result.stats.parse_seconds > 0  # decoding and parsing were timed
                 assert result.cursors.pulls_watermark == max(
                     result.pull_requests.column("updated_at").to_pylist()
                 )
+
+    run(scenario())
+
+
+def test_small_tables_are_compacted_by_count_before_their_rows_add_up() -> None:
+    """A SHA's few check runs are one table: a thousand of them must not wait for
+    ``COMPACT_ROWS`` rows (each table costs ~15 KB of bookkeeping for ~1 KB of rows)."""
+    gathered = _Tables()
+    count = COMPACT_TABLES * 2 + 3
+    for number in range(count):
+        gathered.add(pa.table({"number": pa.array([number], pa.int64())}))
+    held = gathered.tables()
+    assert len(held) == 2 + 3  # two compacted tables and the three added since
+    assert [t.column("number").num_chunks for t in held[:2]] == [1, 1]
+    assert pa.concat_tables(held).column("number").to_pylist() == list(range(count))
+    assert gathered.rows == count
+
+
+def test_discovery_compacting_every_two_tables_still_equals_ground_truth(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(discovery, "COMPACT_TABLES", 2)
+    world, clock = small_world(matrix_fraction=0.05), FakeClock()
+    app = make_hub(world, clock)
+
+    async def scenario() -> None:
+        async with make_client(app, clock) as client:
+            for repository in world.repository_names():
+                result = await discover(client, world, repository, Warehouse(), mode="full")
+                assert sort_prs(result.pull_requests).equals(truth_pull_requests(world, repository))
+                assert sort_runs(result.check_runs).equals(truth_check_runs(world, repository))
 
     run(scenario())
 
