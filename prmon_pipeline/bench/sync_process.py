@@ -1,9 +1,10 @@
 """One measured sync cycle in a process of its own, so its peak RSS is its own.
 
 Prints one JSON line: wall seconds, the counts the cycle's ``sync_runs`` rows recorded, stage
-seconds summed over repositories (engine path only), and ``peak_rss_mb`` (``ru_maxrss`` of this
-process). ``--engine direct`` runs ``sync_repositories``;
-``--engine dagster`` materializes the asset graph for every partition in one single run.
+seconds summed over repositories (engine path only), and ``peak_rss_mb`` (``VmHWM`` of this
+process, which applies the allocator settings of ``prmon sync`` first). ``--engine direct`` runs
+``sync_repositories``; ``--engine dagster`` materializes the asset graph for every partition in
+one single run.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from datetime import UTC, datetime
 
 import orjson
 
+from prmon_pipeline.allocator_settings import apply_sync_allocator_settings
+from prmon_pipeline.bench.report import STAGES
 from prmon_pipeline.github.client import GitHubClient, GitHubConfig
 from prmon_pipeline.sync import SyncOptions, SyncOutcome, sync_repositories
 from prmon_pipeline.warehouse.connection import connect
 from prmon_pipeline.warehouse.repositories import list_repositories
 from prmon_pipeline.warehouse.status import read_sync_runs
 
-STAGES = ("discovery", "snapshot", "changeset", "load")
 COUNTED = (
     "prs_new",
     "prs_updated",
@@ -49,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    apply_sync_allocator_settings()  # as ``prmon sync`` does, so the figure is the CLI's
     with connect(args.database_url, autocommit=True) as conn:
         repositories = [r.full_name for r in list_repositories(conn)]
     options = SyncOptions(mode=args.mode)

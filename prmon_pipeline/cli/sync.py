@@ -7,6 +7,7 @@ import asyncio
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from prmon_pipeline.allocator_settings import apply_sync_allocator_settings
 from prmon_pipeline.cli.output import print_json, print_table, stderr
 from prmon_pipeline.cli.settings import Settings
 from prmon_pipeline.core.errors import ConfigurationError
@@ -80,6 +81,7 @@ def sync_command(args: argparse.Namespace, settings: Settings) -> int:
     repositories = _targets(args, settings)
     if not repositories:
         raise ConfigurationError("no active repositories registered; add one with prmon repos add")
+    apply_sync_allocator_settings()  # this process syncs from here on: see allocator_settings
     outcomes = asyncio.run(_run(repositories, options, args.concurrency, settings, args.json))
     if args.json:
         print_json([_as_dict(o) for o in outcomes])

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from prmon_pipeline.cli import main
+from prmon_pipeline.cli import sync as cli_sync
 from prmon_pipeline.fakehub import World
 
 pytestmark = pytest.mark.usefixtures("cli_env")
@@ -109,6 +110,17 @@ def test_dry_run_writes_only_an_audit_row(capsys: pytest.CaptureFixture[str], wo
     (repository,) = json.loads(out)["repositories"]
     assert repository["pull_requests"] == 0
     assert code == 1 and "never synced" in repository["problems"]
+
+
+def test_sync_applies_the_allocator_settings_first(
+    capsys: pytest.CaptureFixture[str], world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    applied: list[bool] = []
+    monkeypatch.setattr(cli_sync, "apply_sync_allocator_settings", lambda: applied.append(True))
+    name = world.repository_names()[0]
+    run(capsys, "repos", "add", name)
+    code, _, _ = run(capsys, "sync", name, "--dry-run", "--json")
+    assert code == 0 and applied == [True]
 
 
 def test_single_pr_sync(capsys: pytest.CaptureFixture[str], world: World) -> None:
