@@ -135,8 +135,12 @@ def test_an_unchanged_repository_costs_no_rate_limit(warehouse: str, world: Worl
     before = hub.rate_limit_remaining()
     steady = _sync(warehouse, world, client, name)
     assert hub.rate_limit_remaining() == before
-    assert steady.discovery.stats.requests == steady.discovery.stats.not_modified
-    assert (steady.load.prs_new, steady.load.prs_updated, steady.load.check_runs_new) == (0, 0, 0)
+    assert steady.discovery.stats.cost.requests == steady.discovery.stats.cost.not_modified
+    assert (
+        steady.figures.counts.prs_new,
+        steady.figures.counts.prs_updated,
+        steady.figures.counts.check_runs_new,
+    ) == (0, 0, 0)
 
 
 def test_check_run_only_changes_are_picked_up(warehouse: str, world: World) -> None:
@@ -155,7 +159,7 @@ def test_check_run_only_changes_are_picked_up(warehouse: str, world: World) -> N
     sha = world.touch_check_runs_only(name, open_with_runs[0])
     result = _sync(warehouse, world, client, name)
     assert result.discovery.pull_requests.num_rows == 0
-    assert result.load.check_runs_new >= 1
+    assert result.figures.counts.check_runs_new >= 1
     assert sha in result.discovery.check_runs.column("head_sha").to_pylist()
     assert_warehouse_matches(warehouse, world, name)
 
@@ -289,7 +293,7 @@ def test_backend_terminated_mid_copy_is_retried_whole(warehouse: str) -> None:
     with _backend_terminated_mid_copy(warehouse) as killed:
         result = _sync(warehouse, world, client, name)
     assert len(killed) == 1
-    assert result.load.prs_new == len(world.pull_requests(name))
+    assert result.figures.counts.prs_new == len(world.pull_requests(name))
     assert_warehouse_matches(warehouse, world, name)
 
 
@@ -327,7 +331,7 @@ def test_two_syncs_of_one_repository_at_once_serialise(warehouse: str, world: Wo
     for thread in threads:
         thread.join()
     assert all(isinstance(o, SyncResult) for o in outcomes), outcomes
-    news = sorted(o.load.prs_new for o in outcomes if isinstance(o, SyncResult))
+    news = sorted(o.figures.counts.prs_new for o in outcomes if isinstance(o, SyncResult))
     assert news == [0, len(world.pull_requests(name))]
     assert_warehouse_matches(warehouse, world, name)
 
@@ -354,7 +358,7 @@ def test_dry_run_writes_only_its_audit_row(warehouse: str, world: World) -> None
     client, _ = _client(world)
     name = world.repository_names()[0]
     result = _sync(warehouse, world, client, name, SyncOptions(dry_run=True))
-    assert result.load.prs_new == len(world.pull_requests(name))
+    assert result.figures.counts.prs_new == len(world.pull_requests(name))
     assert warehouse_tables(warehouse, name)[0].height == 0
     with connect(warehouse, autocommit=True) as conn:
         rows = conn.execute("SELECT dry_run, status, prs_new FROM prmon.sync_runs").fetchall()
@@ -368,7 +372,7 @@ def test_single_pr_mode_touches_one_pr(warehouse: str, world: World) -> None:
     number = world.pull_requests(name)[-1]["number"]
     result = _sync(warehouse, world, client, name, SyncOptions(mode="single", pr_number=number))
     prs, _ = warehouse_tables(warehouse, name)
-    assert result.load.prs_new == 1 and prs["number"].to_list() == [number]
+    assert result.figures.counts.prs_new == 1 and prs["number"].to_list() == [number]
 
 
 def test_full_reconciliation_soft_deletes_vanished_prs(warehouse: str, world: World) -> None:
@@ -379,7 +383,7 @@ def test_full_reconciliation_soft_deletes_vanished_prs(warehouse: str, world: Wo
     gone = world.pull_requests(name)[3]["number"]
     world.delete_pull_request(name, gone)
     incremental = _sync(warehouse, world, client, name)
-    assert incremental.load.prs_deleted == 0  # an incremental walk cannot see a deletion
+    assert incremental.figures.counts.prs_deleted == 0  # an incremental walk cannot see a deletion
     full = _sync(
         warehouse,
         world,
@@ -387,7 +391,7 @@ def test_full_reconciliation_soft_deletes_vanished_prs(warehouse: str, world: Wo
         name,
         SyncOptions(mode="full", check_runs_lookback=None, refresh_open_checks=True),
     )
-    assert full.load.prs_deleted == 1
+    assert full.figures.counts.prs_deleted == 1
     assert_warehouse_matches(warehouse, world, name)
     with connect(warehouse, autocommit=True) as conn:
         row = conn.execute(
@@ -480,11 +484,11 @@ def test_a_long_walk_is_stored_slice_by_slice_in_one_transaction(warehouse: str)
     result = _sync(warehouse, world, _sliced_client(world), name, SLICED)
     assert_warehouse_matches(warehouse, world, name)
     assert result.discovery.pull_requests.num_rows < 250  # the last slice only
-    assert result.summary()["prs_new"] == 250
+    assert result.figures.counts.prs_new == 250
     assert result.discovery.stats.pull_requests == 250
     ((run_id, status, prs_new, runs_new, state_changes),) = _audit_rows(warehouse)
     assert (status, prs_new, state_changes) == ("succeeded", 250, 250)
-    assert runs_new == result.load.check_runs_new > 0
+    assert runs_new == result.figures.counts.check_runs_new > 0
     with connect(warehouse, autocommit=True) as conn:
         linked = conn.execute(
             "SELECT count(*) FROM prmon.pr_state_history WHERE sync_run_id = %s", (run_id,)
@@ -498,7 +502,7 @@ def test_a_long_walk_is_stored_slice_by_slice_in_one_transaction(warehouse: str)
     world.advance(3600)
     again = _sync(warehouse, world, _sliced_client(world), name, SLICED)
     assert_warehouse_matches(warehouse, world, name)
-    assert again.load.prs_new + again.load.prs_updated < 250
+    assert again.figures.counts.prs_new + again.figures.counts.prs_updated < 250
 
 
 def test_a_walk_failing_after_stored_slices_leaves_nothing_but_the_failure(
@@ -513,7 +517,7 @@ def test_a_walk_failing_after_stored_slices_leaves_nothing_but_the_failure(
         slices.append(tables["pull_requests"].num_rows)
         load_rows(conn, load, **tables)
 
-    monkeypatch.setattr(sync, "load_rows", counting_load_rows)
+    monkeypatch.setattr(sync.sliced, "load_rows", counting_load_rows)
     with pytest.raises(SyncError, match="discovery failed"):
         _sync(warehouse, world, _sliced_client(world, failing_page=4), name, SLICED)
     assert slices == [100, 100, 100]  # three slices were written before page 4 failed
@@ -542,7 +546,7 @@ def test_a_slice_failing_to_load_fails_the_load_and_rolls_back_the_slices_before
             raise psycopg.errors.CheckViolation("refused by the test")
         load_rows(conn, load, **tables)
 
-    monkeypatch.setattr(sync, "load_rows", second_slice_fails)
+    monkeypatch.setattr(sync.sliced, "load_rows", second_slice_fails)
     with pytest.raises(SyncError, match="load failed: refused by the test"):
         _sync(warehouse, world, _sliced_client(world), name, SLICED)
     assert calls == [100, 100]

@@ -14,8 +14,9 @@ SCENARIOS = (
     ("steady", "steady cycle"),
     ("huge", "one repository, huge"),
 )
-STAGES = ("discovery", "parse", "snapshot", "changeset", "load")
-"""Stage seconds of a cycle; ``parse`` (JSON → Arrow) is the CPU part of ``discovery``."""
+STAGES = ("read state", "read index", "discovery", "parse", "snapshot", "changeset", "load")
+"""Stage seconds of a cycle (``sync.runner``); ``parse`` (JSON → Arrow) is the CPU part of
+``discovery``."""
 CYCLE_COLUMNS = (
     "scenario",
     "wall s",

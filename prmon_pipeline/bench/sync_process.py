@@ -116,8 +116,8 @@ def summed_stage_seconds(outcomes: Sequence[SyncOutcome]) -> dict[str, float]:
     """Seconds per stage, summed over repositories (they overlap in wall time)."""
     seconds = dict.fromkeys(STAGES, 0.0)
     for outcome in outcomes:
-        if outcome.ok:
-            for stage, value in outcome.durations.items():
+        if outcome.figures is not None:
+            for stage, value in outcome.figures.seconds.items():
                 seconds[stage] = seconds.get(stage, 0.0) + value
     return seconds
 

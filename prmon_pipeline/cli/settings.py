@@ -11,12 +11,11 @@ from pathlib import Path
 import psycopg
 
 from prmon_pipeline.github.client import GitHubConfig
+from prmon_pipeline.sync.options import DEFAULT_API_URL
 from prmon_pipeline.warehouse.connection import connect, database_url, prmon_home
 from prmon_pipeline.warehouse.migrations import migrate
 
 Conn = psycopg.Connection[tuple[object, ...]]
-
-DEFAULT_API_URL = "https://api.github.com"
 
 
 @dataclass(frozen=True)

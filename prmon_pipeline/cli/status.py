@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from prmon_pipeline.cli.output import format_age, print_json, print_table, stdout
 from prmon_pipeline.cli.settings import Settings
+from prmon_pipeline.sync.options import FRESHNESS_MAX_AGE
 from prmon_pipeline.warehouse.status import read_status
 
 
@@ -15,9 +16,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     status.add_argument(
         "--max-age",
         type=float,
-        default=30.0,
+        default=FRESHNESS_MAX_AGE.total_seconds() / 60,
         metavar="MINUTES",
-        help="a repository is stale when its last success is older (30)",
+        help=(
+            "a repository is stale when its last success is older"
+            f" ({FRESHNESS_MAX_AGE.total_seconds() / 60:.0f}, as the Dagster freshness check)"
+        ),
     )
     status.add_argument("--json", action="store_true", help="print as JSON")
     status.set_defaults(handler=status_command)

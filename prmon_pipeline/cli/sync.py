@@ -15,6 +15,7 @@ from prmon_pipeline.core.models import SyncMode
 from prmon_pipeline.core.repo_key import parse_repo_key
 from prmon_pipeline.github.client import GitHubClient
 from prmon_pipeline.sync import SyncOptions, SyncOutcome, sync_repositories
+from prmon_pipeline.sync.options import CHECK_RUNS_LOOKBACK_DAYS, REPOSITORIES_AT_ONCE, lookback
 from prmon_pipeline.warehouse.repositories import get_repository, list_repositories
 
 SUMMARY_COLUMNS = (
@@ -45,7 +46,22 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="store_true",
         help="also poll every open PR's check runs for re-runs (free 304s, one request each)",
     )
-    sync.add_argument("--concurrency", type=int, default=4, help="repositories at once (4)")
+    sync.add_argument(
+        "--concurrency",
+        type=int,
+        default=REPOSITORIES_AT_ONCE,
+        help=f"repositories at once ({REPOSITORIES_AT_ONCE})",
+    )
+    sync.add_argument(
+        "--check-runs-lookback",
+        type=int,
+        default=CHECK_RUNS_LOOKBACK_DAYS,
+        metavar="DAYS",
+        help=(
+            "on first and full syncs, skip check runs of PRs closed longer ago than this"
+            f" ({CHECK_RUNS_LOOKBACK_DAYS}; 0 fetches them all)"
+        ),
+    )
     sync.add_argument("--json", action="store_true", help="print the figures as JSON")
     sync.set_defaults(handler=sync_command)
 
@@ -55,11 +71,19 @@ def _options(args: argparse.Namespace) -> SyncOptions:
         raise ConfigurationError("--pr and --full cannot be combined")
     if args.pr is not None and args.pr <= 0:
         raise ConfigurationError(f"--pr must be a positive PR number, got {args.pr}")
+    if args.concurrency < 1:
+        raise ConfigurationError(f"--concurrency must be at least 1, got {args.concurrency}")
+    if args.check_runs_lookback < 0:
+        raise ConfigurationError(
+            "--check-runs-lookback must be 0 (off) or a number of days,"
+            f" got {args.check_runs_lookback}"
+        )
     mode: SyncMode = "single" if args.pr is not None else "full" if args.full else "incremental"
     return SyncOptions(
         mode=mode,
         dry_run=args.dry_run,
         pr_number=args.pr,
+        check_runs_lookback=lookback(args.check_runs_lookback),
         refresh_open_checks=args.refresh_checks,
     )
 
@@ -115,9 +139,9 @@ async def _run(
         if outcome.figures is not None:
             figures = outcome.figures
             line = (
-                f"{outcome.repository}: {figures['prs_seen']} PRs and "
-                f"{figures['check_runs_seen']} check runs seen in "
-                f"{figures['api_requests']} requests ({figures['api_not_modified']} free 304s)"
+                f"{outcome.repository}: {figures.prs_seen} PRs and "
+                f"{figures.check_runs_seen} check runs seen in "
+                f"{figures.cost.requests} requests ({figures.cost.not_modified} free 304s)"
             )
         else:
             line = f"{outcome.repository}: FAILED"
@@ -138,7 +162,7 @@ async def _run(
 
 def _as_dict(outcome: SyncOutcome) -> dict[str, object]:
     if outcome.figures is not None:
-        return {"status": "succeeded", **outcome.figures}
+        return {"status": "succeeded", **outcome.figures.as_dict()}
     return {"repository": outcome.repository, "status": "failed", "error": str(outcome.error)}
 
 
@@ -146,18 +170,18 @@ def summary_row(outcome: SyncOutcome) -> tuple[object, ...]:
     f = outcome.figures
     if f is None:
         return (outcome.repository, "FAILED", *[""] * (len(SUMMARY_COLUMNS) - 2))
-    seconds = sum(v for k, v in f.items() if k.startswith("seconds_") and isinstance(v, float))
+    counts = f.counts
     return (
         outcome.repository,
-        "dry run" if f["dry_run"] else "ok",
-        f["prs_new"],
-        f["prs_updated"],
-        f["prs_unchanged"],
-        f["prs_deleted"],
-        f["check_runs_new"],
-        f["check_runs_updated"],
-        f["state_changes"],
-        f["api_requests"],
-        f["api_not_modified"],
-        f"{seconds:.2f}",
+        "dry run" if f.dry_run else "ok",
+        counts.prs_new,
+        counts.prs_updated,
+        counts.prs_unchanged,
+        counts.prs_deleted,
+        counts.check_runs_new,
+        counts.check_runs_updated,
+        counts.state_changes,
+        f.cost.requests,
+        f.cost.not_modified,
+        f"{f.total_seconds:.2f}",
     )

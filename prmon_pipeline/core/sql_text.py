@@ -270,3 +270,16 @@ def soft_delete_sql() -> str:
         " WHERE repository_id = %(repository_id)s AND number = ANY(%(numbers)s)"
         " AND deleted_at IS NULL"
     )
+
+
+def finish_sync_run_sql(columns: Iterable[str]) -> str:
+    """Close an audit row: ``succeeded``, finished now, each of ``columns`` from its parameter.
+
+    The columns come from ``core.costs.sync_run_values`` (the one mapping of figures to
+    ``sync_runs`` columns); each value is a named parameter of the same name, the row ``%(id)s``.
+    """
+    assignments = ", ".join(f"{quote_ident(c)} = %({c})s" for c in columns)
+    return (
+        f"UPDATE {qualified('sync_runs')} SET status = 'succeeded',"
+        f" finished_at = clock_timestamp(), {assignments} WHERE id = %(id)s"
+    )

@@ -15,8 +15,7 @@ repositories failed (red) and which were synced (green), and the run is visibly 
 """
 
 import asyncio
-from collections.abc import Callable, Iterator
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar, cast
 
 import dagster as dg
@@ -24,26 +23,25 @@ import pyarrow as pa
 
 from prmon_pipeline.core.changeset import Changeset
 from prmon_pipeline.core.models import SyncMode
+from prmon_pipeline.storage.partition_files import SpilledValues, Stored, StoredValues
 from prmon_pipeline.sync import SyncOptions
+from prmon_pipeline.sync.fanout import Fanout, for_each_repository
+from prmon_pipeline.sync.options import lookback
+from prmon_pipeline.sync.results import one_line
+from prmon_pipeline.sync.runner import changeset_step, discover_step, load_step
 from prmon_pipeline.warehouse import integrity
 from prmon_pipeline.warehouse.connection import connect
 
 from . import metadata
+from .discovery_receipt import attach_receipt, restore_discovery
 from .partitions import repositories_partitions
-from .repository_steps import (
-    Discovered,
-    Fanout,
-    changeset_one,
-    discover_one,
-    for_each_repository,
-    load_one,
-)
 from .resources import GitHubResource, SyncSettings, WarehouseResource
 from .tags import GITHUB_API_POOL, REFRESH_CHECKS_TAG, SYNC_MODE_TAG, SYNC_MODES
 
 T = TypeVar("T")
-Tables = dict[str, pa.Table]
-Changesets = dict[str, Changeset]
+Tables = StoredValues
+"""A step's input: one repository's table or changeset by key, read when looked up."""
+Metadata = dict[str, Any]
 
 PULL_REQUESTS = dg.AssetKey("pull_requests")
 CHECK_RUNS = dg.AssetKey("check_runs")
@@ -57,24 +55,33 @@ def sync_options(context: dg.AssetExecutionContext, settings: SyncSettings) -> S
     mode = context.run.tags.get(SYNC_MODE_TAG, "incremental")
     if mode not in SYNC_MODES:
         raise dg.Failure(f"run tag {SYNC_MODE_TAG}={mode!r}: expected one of {SYNC_MODES}")
-    days = settings.check_runs_lookback_days
     return SyncOptions(
         mode=cast(SyncMode, mode),
         dagster_run_id=context.run.run_id,
-        check_runs_lookback=None if days is None else timedelta(days=days),
+        check_runs_lookback=lookback(settings.check_runs_lookback_days),
         refresh_open_checks=context.run.tags.get(REFRESH_CHECKS_TAG) == "true",
     )
 
 
+def _fan_out(
+    keys: list[str], work: Callable[[str], Awaitable[T]], settings: SyncSettings
+) -> Fanout[T]:
+    """The step's per-repository work through the sync service's one bounded fan-out."""
+    return asyncio.run(for_each_repository(keys, work, settings.max_concurrent_repositories))
+
+
+def _failures(outcome: Fanout[Any]) -> dict[str, str]:
+    return {key: one_line(error) for key, error in outcome.errors.items()}
+
+
 def _raise_if_nothing_left(stage: str, outcome: Fanout[Any]) -> None:
     """One repository (or all of a batch) failed: fail the step the ordinary way."""
-    if outcome.failures and not outcome.values:
+    if outcome.errors and not outcome.values:
+        failures = _failures(outcome)
         raise dg.Failure(
-            description="; ".join(outcome.failures.values()),
+            description="; ".join(failures.values()),
             metadata={
-                "failed_repositories": dg.MetadataValue.md(
-                    metadata.failures_markdown(outcome.failures)
-                ),
+                "failed_repositories": dg.MetadataValue.md(metadata.failures_markdown(failures)),
                 "stage": stage,
             },
         )
@@ -114,40 +121,43 @@ def discover_repositories(
     github: GitHubResource,
     warehouse: WarehouseResource,
     sync_settings: SyncSettings,
-) -> Iterator[dg.Output[Tables]]:
-    """Ask GitHub what changed in each repository of the run (``sync.discover``)."""
+) -> Iterator[dg.Output[SpilledValues]]:
+    """Ask GitHub what changed in each repository of the run (``sync.runner.discover_step``).
+
+    Each repository's tables are written to disk as soon as its discovery ends, so the step
+    holds at most ``max_concurrent_repositories`` repositories' tables at once.
+    """
     options = sync_options(context, sync_settings)
     database_url = warehouse.url()
+    pull_requests, check_runs = SpilledValues(), SpilledValues()
 
-    async def run() -> Fanout[Discovered]:
+    async def run() -> Fanout[tuple[Metadata, Metadata]]:
         async with github.client() as client:
+
+            async def one(key: str) -> tuple[Metadata, Metadata]:
+                start = asyncio.get_running_loop().time()
+                found, started_at = await discover_step(client, database_url, key, options)
+                seconds = asyncio.get_running_loop().time() - start
+                await asyncio.to_thread(pull_requests.put, key, attach_receipt(found, started_at))
+                await asyncio.to_thread(check_runs.put, key, found.check_runs)
+                return (
+                    metadata.discovery_metadata(found, seconds),
+                    metadata.check_runs_metadata(found),
+                )
+
             return await for_each_repository(
-                context.partition_keys,
-                lambda key: discover_one(client, database_url, key, options),
-                sync_settings.max_concurrent_repositories,
+                context.partition_keys, one, sync_settings.max_concurrent_repositories
             )
 
     outcome = asyncio.run(run())
     _raise_if_nothing_left("discovery", outcome)
-    for key, found in outcome.values.items():
-        seconds = outcome.seconds[key]
-        context.add_asset_metadata(
-            metadata.discovery_metadata(found.result, seconds),
-            asset_key=PULL_REQUESTS,
-            partition_key=key,
-        )
-        context.add_asset_metadata(
-            metadata.check_runs_metadata(found.result), asset_key=CHECK_RUNS, partition_key=key
-        )
+    for key, (pr_metadata, runs_metadata) in outcome.values.items():
+        context.add_asset_metadata(pr_metadata, asset_key=PULL_REQUESTS, partition_key=key)
+        context.add_asset_metadata(runs_metadata, asset_key=CHECK_RUNS, partition_key=key)
     for asset_key in (PULL_REQUESTS, CHECK_RUNS):
-        _mark_failed(context, asset_key, outcome.failures)
-    yield dg.Output(
-        {key: found.pull_requests for key, found in outcome.values.items()},
-        output_name="pull_requests",
-    )
-    yield dg.Output(
-        {key: found.check_runs for key, found in outcome.values.items()}, output_name="check_runs"
-    )
+        _mark_failed(context, asset_key, _failures(outcome))
+    yield dg.Output(pull_requests, output_name="pull_requests")
+    yield dg.Output(check_runs, output_name="check_runs")
 
 
 @dg.asset(
@@ -162,23 +172,40 @@ def changeset(
     sync_settings: SyncSettings,
     pull_requests: Tables,
     check_runs: Tables,
-) -> Changesets:
+) -> SpilledValues:
     """What each repository's load will write: new, updated, deleted rows and what changed."""
     options = sync_options(context, sync_settings)
     database_url = warehouse.url()
     keys = [key for key in context.partition_keys if key in pull_requests and key in check_runs]
-    outcome = _in_threads(
-        keys,
-        lambda key: changeset_one(database_url, key, pull_requests[key], check_runs[key], options),
-        sync_settings.max_concurrent_repositories,
-    )
-    _raise_if_nothing_left("changeset", outcome)
-    for key, result in outcome.values.items():
-        context.add_asset_metadata(
-            metadata.changeset_metadata(result, outcome.seconds[key]), partition_key=key
+    changesets = SpilledValues()
+
+    async def one(key: str) -> Metadata:
+        start = asyncio.get_running_loop().time()
+        discovery, started_at = await asyncio.to_thread(_restore, pull_requests, check_runs, key)
+        result = await changeset_step(
+            database_url, key, discovery, options=options, started_at=started_at
         )
-    _mark_failed(context, context.asset_key, outcome.failures)
-    return outcome.values
+        seconds = asyncio.get_running_loop().time() - start
+        await asyncio.to_thread(changesets.put, key, result)
+        return metadata.changeset_metadata(result, seconds)
+
+    outcome = _fan_out(keys, one, sync_settings)
+    _raise_if_nothing_left("changeset", outcome)
+    for key, values in outcome.values.items():
+        context.add_asset_metadata(values, partition_key=key)
+    _mark_failed(context, context.asset_key, _failures(outcome))
+    return changesets
+
+
+def _restore(pull_requests: Tables, check_runs: Tables, key: str) -> Any:
+    """One repository's discovery, read back from the files of the discovery step."""
+    return restore_discovery(stored_table(pull_requests[key]), stored_table(check_runs[key]))
+
+
+def stored_table(value: Stored) -> pa.Table:
+    if not isinstance(value, pa.Table):
+        raise dg.Failure(f"expected an Arrow table, found {type(value).__name__}")
+    return value
 
 
 @dg.asset(
@@ -194,7 +221,7 @@ def warehouse_tables(  # noqa: PLR0917  # Dagster passes resources and inputs by
     sync_settings: SyncSettings,
     pull_requests: Tables,
     check_runs: Tables,
-    changeset: Changesets,
+    changeset: Tables,
 ) -> Iterator[dg.Output[None] | dg.AssetMaterialization]:
     """The repository's rows in ``prmon.pull_requests``, ``check_runs`` and ``pr_state_history``.
 
@@ -203,26 +230,21 @@ def warehouse_tables(  # noqa: PLR0917  # Dagster passes resources and inputs by
     options = sync_options(context, sync_settings)
     database_url = warehouse.url()
     keys = context.partition_keys
-    outcome = _in_threads(
-        [key for key in keys if key in changeset],
-        lambda key: load_one(
-            database_url,
-            key,
-            pull_requests=pull_requests[key],
-            check_runs=check_runs[key],
-            changeset=changeset[key],
-            options=options,
-        ),
-        sync_settings.max_concurrent_repositories,
-    )
-    failures = {**_upstream_failures(database_url, keys, changeset), **outcome.failures}
-    per_partition = {
-        key: {
-            **metadata.load_metadata(load, outcome.seconds[key]),
-            **_stored_counts(database_url, key),
-        }
-        for key, load in outcome.values.items()
-    }
+
+    async def one(key: str) -> Metadata:
+        discovery, started_at = await asyncio.to_thread(_restore, pull_requests, check_runs, key)
+        result = changeset[key]
+        if not isinstance(result, Changeset):
+            raise dg.Failure(f"{key}: expected a changeset, found {type(result).__name__}")
+        load, seconds = await load_step(
+            database_url, key, discovery, result, options=options, started_at=started_at
+        )
+        stored = await asyncio.to_thread(_stored_counts, database_url, key)
+        return {**metadata.load_metadata(load, seconds), **stored}
+
+    outcome = _fan_out([key for key in keys if key in changeset], one, sync_settings)
+    failures = {**_upstream_failures(database_url, keys, changeset), **_failures(outcome)}
+    per_partition = outcome.values
     if not failures:
         for key, values in per_partition.items():
             context.add_asset_metadata(values, partition_key=key)
@@ -242,16 +264,7 @@ def warehouse_tables(  # noqa: PLR0917  # Dagster passes resources and inputs by
     )
 
 
-def _in_threads(keys: list[str], work: Callable[[str], T], limit: int) -> Fanout[T]:
-    """Blocking per-repository work in threads, ``limit`` at a time."""
-
-    async def run() -> Fanout[T]:
-        return await for_each_repository(keys, lambda key: asyncio.to_thread(work, key), limit)
-
-    return asyncio.run(run())
-
-
-def _upstream_failures(database_url: str, keys: list[str], loaded: Changesets) -> dict[str, str]:
+def _upstream_failures(database_url: str, keys: list[str], loaded: Tables) -> dict[str, str]:
     """Repositories of the run that an earlier step dropped, with their recorded error."""
     missing = [key for key in keys if key not in loaded]
     if not missing:

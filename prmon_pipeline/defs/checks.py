@@ -12,10 +12,11 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from prmon_pipeline.storage.partition_files import StoredValues
 from prmon_pipeline.warehouse import integrity
 from prmon_pipeline.warehouse.connection import connect
 
-from .assets import CHECK_RUNS, PULL_REQUESTS, warehouse_tables
+from .assets import CHECK_RUNS, PULL_REQUESTS, stored_table, warehouse_tables
 from .partitions import repositories_partitions
 from .resources import SyncSettings, WarehouseResource
 
@@ -79,12 +80,15 @@ def warehouse_unique_keys(
     description="Discovery returned each PR number once (the changeset keys on it).",
 )
 def pull_requests_unique_numbers(
-    context: dg.AssetCheckExecutionContext, pull_requests: dict[str, pa.Table]
+    context: dg.AssetCheckExecutionContext, pull_requests: StoredValues
 ) -> dg.AssetCheckResult:
-    found = {
-        key: {"rows": table.num_rows, "duplicates": table.num_rows - _distinct(table, "number")}
-        for key, table in pull_requests.items()
-    }
+    found = {}
+    for key in pull_requests:  # one repository's table at a time
+        table = stored_table(pull_requests[key])
+        found[key] = {
+            "rows": table.num_rows,
+            "duplicates": table.num_rows - _distinct(table, "number"),
+        }
     return _result(found, lambda counts: counts["duplicates"] > 0)
 
 
@@ -100,11 +104,11 @@ def pull_requests_unique_numbers(
 def warehouse_matches_discovery(
     context: dg.AssetCheckExecutionContext,
     warehouse: WarehouseResource,
-    pull_requests: dict[str, pa.Table],
-    check_runs: dict[str, pa.Table],
+    pull_requests: StoredValues,
+    check_runs: StoredValues,
 ) -> dg.AssetCheckResult:
     def measure(conn: integrity.Conn, key: str) -> Counts:
-        prs, runs = pull_requests[key], check_runs[key]
+        prs, runs = stored_table(pull_requests[key]), stored_table(check_runs[key])
         numbers = cast(list[int], prs.column("number").to_pylist())
         run_keys = list(
             zip(

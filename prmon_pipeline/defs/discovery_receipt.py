@@ -1,10 +1,11 @@
 """Carry a discovery's cursors and costs from the discovery step to the load step.
 
-The load (``sync.apply_changeset``) needs more than the two Arrow tables: the new cursors (ETags,
-watermark) to commit with the data, the request counts for the audit row, a rename, and the
-time discovery started. They ride along as JSON in the ``pull_requests`` Parquet file's
-key-value metadata, so the persisted table alone is enough to re-execute the load from failure,
-and the asset graph shows the data (pull requests, check runs) rather than bookkeeping.
+The changeset and load steps (``sync.runner``) need more than the two Arrow tables: the new
+cursors (ETags, watermark) to commit with the data, the request counts for the audit row, a
+rename, and the time discovery started. They ride along as JSON in the ``pull_requests``
+Parquet file's key-value metadata, so the persisted table alone is enough to re-execute the
+load from failure, and the asset graph shows the data (pull requests, check runs) rather than
+bookkeeping.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, cast
 
 import pyarrow as pa
 
+from prmon_pipeline.core.costs import ApiCost
 from prmon_pipeline.core.models import SyncCursors, SyncMode
 from prmon_pipeline.github.discovery import DiscoveryResult, DiscoveryStats
 
@@ -70,7 +72,7 @@ def restore_discovery(
             pulls_etag=cursors["pulls_etag"],
             check_run_etags=dict(cursors["check_run_etags"]),
         ),
-        stats=DiscoveryStats(**receipt["stats"]),
+        stats=DiscoveryStats(**{**receipt["stats"], "cost": ApiCost(**receipt["stats"]["cost"])}),
         renamed_to=receipt["renamed_to"],
         pulls_unchanged=bool(receipt["pulls_unchanged"]),
     )

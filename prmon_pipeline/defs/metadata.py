@@ -13,6 +13,7 @@ from typing import Any
 import dagster as dg
 
 from prmon_pipeline.core.changeset import Changeset
+from prmon_pipeline.core.costs import cost_figures, count_figures
 from prmon_pipeline.github.discovery import DiscoveryResult
 from prmon_pipeline.warehouse.audit import LoadResult
 
@@ -25,18 +26,11 @@ def discovery_metadata(result: DiscoveryResult, seconds: float) -> dict[str, Any
     return {
         "dagster/row_count": result.pull_requests.num_rows,
         "sync_mode": result.mode,
-        "api_requests": stats.requests,
-        "api_not_modified": stats.not_modified,
-        "api_bytes": stats.bytes,
-        "rate_limit_remaining": stats.rate_limit_remaining,
-        "retries": stats.retries,
-        "rate_limit_waits": stats.waits,
-        "rate_limit_wait_seconds": round(stats.wait_seconds, 3),
+        **cost_figures(stats.cost),
         "pull_request_pages": stats.pull_request_pages,
         "pulls_unchanged": result.pulls_unchanged,
         "renamed_to": result.renamed_to or "",
         "seconds_discovery": round(seconds, 3),
-        "seconds_parse": round(stats.parse_seconds, 3),
     }
 
 
@@ -72,22 +66,10 @@ def changeset_metadata(changeset: Changeset, seconds: float) -> dict[str, Any]:
 
 def load_metadata(load: LoadResult, seconds: float) -> dict[str, Any]:
     """For ``warehouse_tables``: what the load wrote, and the audit row it left."""
-    written = (
-        load.prs_new
-        + load.prs_updated
-        + load.prs_deleted
-        + load.check_runs_new
-        + load.check_runs_updated
-    )
     return {
-        "dagster/row_count": written,
+        "dagster/row_count": load.counts.rows_written,
         "sync_run_id": load.sync_run_id,
-        "prs_new": load.prs_new,
-        "prs_updated": load.prs_updated,
-        "prs_deleted": load.prs_deleted,
-        "check_runs_new": load.check_runs_new,
-        "check_runs_updated": load.check_runs_updated,
-        "state_changes": load.state_changes,
+        **count_figures(load.counts),
         "seconds_load": round(seconds, 3),
     }
 

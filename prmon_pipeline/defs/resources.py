@@ -13,9 +13,14 @@ import dagster as dg
 from pydantic import Field
 
 from prmon_pipeline.github.client import GitHubClient, GitHubConfig
+from prmon_pipeline.sync.options import (
+    CHECK_RUNS_LOOKBACK_DAYS,
+    DEFAULT_API_URL,
+    FRESHNESS_MAX_AGE,
+    REPOSITORIES_AT_ONCE,
+    REQUESTS_IN_FLIGHT,
+)
 from prmon_pipeline.warehouse.connection import database_url
-
-DEFAULT_API_URL = "https://api.github.com"
 
 
 class GitHubResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # generic over itself
@@ -27,7 +32,9 @@ class GitHubResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # gene
     token: str | None = Field(
         default=None, description="Bearer token; wire EnvVar('GITHUB_TOKEN')."
     )
-    max_concurrency: int = Field(default=8, description="Concurrent requests of one client.")
+    max_concurrency: int = Field(
+        default=REQUESTS_IN_FLIGHT, description="Concurrent requests of one client."
+    )
     timeout_seconds: float = 30.0
 
     def github_config(self) -> GitHubConfig:
@@ -57,12 +64,14 @@ class SyncSettings(dg.ConfigurableResource):  # type: ignore[type-arg]  # generi
     """Knobs of the Dagster path that ``prmon sync`` does not need."""
 
     max_concurrent_repositories: int = Field(
-        default=4, description="Repositories processed at once inside one step (single-run)."
+        default=REPOSITORIES_AT_ONCE,
+        description="Repositories processed at once inside one step (single-run).",
     )
     check_runs_lookback_days: int | None = Field(
-        default=30,
-        description="Closed PRs older than this are not polled for check runs (None: all).",
+        default=CHECK_RUNS_LOOKBACK_DAYS,
+        description="Closed PRs older than this are not polled for check runs (None or 0: all).",
     )
     freshness_max_age_minutes: int = Field(
-        default=120, description="The freshness check fails when the last success is older."
+        default=int(FRESHNESS_MAX_AGE.total_seconds() // 60),
+        description="The freshness check fails when the last success is older.",
     )

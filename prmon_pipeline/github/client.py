@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import orjson
 
+from prmon_pipeline.core.costs import ApiCost
 from prmon_pipeline.core.errors import (
     GitHubError,
     PermissionDeniedError,
@@ -48,7 +49,8 @@ Clock = Callable[[], float]
 class GitHubConfig:
     """Connection settings; ``token`` is kept out of ``repr`` (and so out of logs)."""
 
-    api_url: str = "https://api.github.com"
+    api_url: str
+    """REST base URL (``sync.options.DEFAULT_API_URL`` is api.github.com)."""
     token: str | None = field(default=None, repr=False)
     timeout: float = 30.0
     max_concurrency: int = 8
@@ -61,25 +63,12 @@ class GitHubConfig:
     """A single rate-limit wait longer than this raises :class:`RateLimitedError` instead."""
 
 
-@dataclass(frozen=True)
-class ClientCounters:
-    """A snapshot of what a client (or one repository's discovery) cost."""
-
-    requests: int = 0
-    not_modified: int = 0
-    bytes: int = 0
-    retries: int = 0
-    waits: int = 0
-    wait_seconds: float = 0.0
-    rate_limit_remaining: int | None = None
-    rate_limit_reset: int | None = None
-    parse_seconds: float = 0.0
-    """CPU seconds turning bodies into data: JSON decoding here, Arrow tables in discovery."""
-
-
 @dataclass
 class RequestTally:
-    """Mutable counters; the client updates its own and, optionally, a caller's (per repo)."""
+    """Mutable counters; the client updates its own and, optionally, a caller's (per repo).
+
+    The fields are :class:`ApiCost`'s (GraphQL's stay zero here); ``cost()`` freezes them.
+    """
 
     requests: int = 0
     not_modified: int = 0
@@ -92,8 +81,9 @@ class RequestTally:
     parse_seconds: float = 0.0
     """Decoding JSON (the client) and building Arrow tables from it (discovery adds that)."""
 
-    def snapshot(self) -> ClientCounters:
-        return ClientCounters(**vars(self))
+    def cost(self) -> ApiCost:
+        """What was counted so far, as the one frozen shape every later stage uses."""
+        return ApiCost(**vars(self))
 
 
 @dataclass(frozen=True)
@@ -172,8 +162,8 @@ class GitHubClient:
         await self._http.aclose()
 
     @property
-    def counters(self) -> ClientCounters:
-        return self._tally.snapshot()
+    def counters(self) -> ApiCost:
+        return self._tally.cost()
 
     async def get(
         self,
@@ -342,7 +332,6 @@ def _display_path(url: str) -> str:
 
 
 __all__ = [
-    "ClientCounters",
     "GitHubClient",
     "GitHubConfig",
     "GitHubResponse",

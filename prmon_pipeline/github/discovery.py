@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import pyarrow as pa
 
+from prmon_pipeline.core.costs import ApiCost
 from prmon_pipeline.core.discovery_plan import (
     CheckRunTarget,
     KnownPullRequest,
@@ -70,23 +71,14 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class DiscoveryStats:
-    """What one repository's discovery read and cost (``requests`` include redirects)."""
+    """What one repository's discovery read, besides its :class:`ApiCost`."""
 
-    requests: int
-    not_modified: int
-    bytes: int
-    retries: int
-    waits: int
-    wait_seconds: float
+    cost: ApiCost
     pull_request_pages: int
     pull_requests: int
     check_run_shas: int
     check_run_shas_unchanged: int
     check_runs: int
-    rate_limit_remaining: int | None
-    rate_limit_reset: int | None
-    parse_seconds: float = 0.0
-    """Of the discovery's time, CPU spent decoding JSON and building Arrow tables from it."""
 
 
 @dataclass(frozen=True)
@@ -249,20 +241,12 @@ async def discover_repository(
     if mode != "full":
         seen.heads.update(k.head_sha for k in known.values())
     stats = DiscoveryStats(
-        requests=tally.requests,
-        not_modified=tally.not_modified,
-        bytes=tally.bytes,
-        retries=tally.retries,
-        waits=tally.waits,
-        wait_seconds=tally.wait_seconds,
+        cost=tally.cost(),
         pull_request_pages=walk.page_count,
         pull_requests=seen.pull_requests,
         check_run_shas=seen.check_run_shas,
         check_run_shas_unchanged=sum(f.unchanged for f in seen.fetched),
         check_runs=seen.check_runs,
-        rate_limit_remaining=tally.rate_limit_remaining,
-        rate_limit_reset=tally.rate_limit_reset,
-        parse_seconds=tally.parse_seconds,
     )
     return DiscoveryResult(
         name,

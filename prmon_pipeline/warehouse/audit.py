@@ -6,11 +6,13 @@ afterwards in a short transaction of its own, because the load's was rolled back
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import psycopg
 
+from prmon_pipeline.core import sql_text
+from prmon_pipeline.core.costs import ApiCost, LoadCounts, sync_run_values
 from prmon_pipeline.core.models import SyncMode
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -23,24 +25,19 @@ class SyncAudit:
     mode: SyncMode
     started_at: datetime
     dry_run: bool = False
-    api_requests: int = 0
-    api_not_modified: int = 0
-    rate_limit_remaining: int | None = None
+    cost: ApiCost = field(default_factory=ApiCost)
     prs_unchanged: int = 0
+    item_errors: int = 0
     dagster_run_id: str | None = None
 
 
 @dataclass(frozen=True)
 class LoadResult:
-    """Counts taken from the statements themselves (MERGE has no RETURNING before 17)."""
+    """The audit row's id and the counts it holds (taken from the statements themselves:
+    MERGE has no RETURNING before 17)."""
 
     sync_run_id: int
-    prs_new: int
-    prs_updated: int
-    prs_deleted: int
-    check_runs_new: int
-    check_runs_updated: int
-    state_changes: int
+    counts: LoadCounts
 
 
 def insert_sync_run(conn: Conn, repository_id: int, audit: SyncAudit) -> int:
@@ -54,28 +51,15 @@ def insert_sync_run(conn: Conn, repository_id: int, audit: SyncAudit) -> int:
     return int(str(row[0]))
 
 
+def with_audit_counts(counts: LoadCounts, audit: SyncAudit) -> LoadCounts:
+    """The statements' counts plus those only the sync knows (unchanged PRs, item errors)."""
+    return replace(counts, prs_unchanged=audit.prs_unchanged, item_errors=audit.item_errors)
+
+
 def finish_sync_run(conn: Conn, result: LoadResult, audit: SyncAudit) -> None:
     """Close the run's audit row with every count, inside the load's transaction."""
-    conn.execute(
-        "UPDATE prmon.sync_runs SET status = 'succeeded', finished_at = clock_timestamp(),"
-        " prs_new = %s,"
-        " prs_updated = %s, prs_unchanged = %s, prs_deleted = %s, check_runs_new = %s,"
-        " check_runs_updated = %s, state_changes = %s, api_requests = %s,"
-        " api_not_modified = %s, rate_limit_remaining = %s WHERE id = %s",
-        (
-            result.prs_new,
-            result.prs_updated,
-            audit.prs_unchanged,
-            result.prs_deleted,
-            result.check_runs_new,
-            result.check_runs_updated,
-            result.state_changes,
-            audit.api_requests,
-            audit.api_not_modified,
-            audit.rate_limit_remaining,
-            result.sync_run_id,
-        ),
-    )
+    values = sync_run_values(audit.cost, result.counts)
+    conn.execute(sql_text.finish_sync_run_sql(list(values)), {**values, "id": result.sync_run_id})
 
 
 def record_failure(
@@ -94,9 +78,9 @@ def record_failure(
                 audit.dry_run,
                 audit.started_at,
                 error,
-                audit.api_requests,
-                audit.api_not_modified,
-                audit.rate_limit_remaining,
+                audit.cost.requests,
+                audit.cost.not_modified,
+                audit.cost.rate_limit_remaining,
                 audit.dagster_run_id,
             ),
         ).fetchone()
@@ -109,9 +93,12 @@ def record_failure(
     return int(str(row[0]))
 
 
-def record_dry_run(conn: Conn, repository_id: int, audit: SyncAudit, preview: LoadResult) -> int:
+def record_dry_run(
+    conn: Conn, repository_id: int, audit: SyncAudit, preview: LoadCounts
+) -> LoadResult:
     """A dry run writes nothing but this audit row, with the counts it would have produced."""
     with conn.transaction():
         run_id = insert_sync_run(conn, repository_id, audit)
-        finish_sync_run(conn, replace(preview, sync_run_id=run_id), audit)
-    return run_id
+        result = LoadResult(run_id, with_audit_counts(preview, audit))
+        finish_sync_run(conn, result, audit)
+    return result

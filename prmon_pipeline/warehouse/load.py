@@ -24,10 +24,17 @@ import pyarrow as pa
 
 from prmon_pipeline.core import sql_text
 from prmon_pipeline.core.check_run_rows import CHECK_RUN_TABLE_COLUMNS, check_run_table_rows
+from prmon_pipeline.core.costs import LoadCounts
 from prmon_pipeline.core.csv_codec import encode_csv
 from prmon_pipeline.core.models import SyncCursors
 from prmon_pipeline.core.schemas import CHECK_RUN_SCHEMA, PULL_REQUEST_SCHEMA
-from prmon_pipeline.warehouse.audit import LoadResult, SyncAudit, finish_sync_run, insert_sync_run
+from prmon_pipeline.warehouse.audit import (
+    LoadResult,
+    SyncAudit,
+    finish_sync_run,
+    insert_sync_run,
+    with_audit_counts,
+)
 from prmon_pipeline.warehouse.cursors import write_cursors
 from prmon_pipeline.warehouse.snapshot import read_pull_request_ids
 
@@ -156,8 +163,7 @@ def finish_load(
         now=now,
         previous=previous_cursors,
     )
-    result = LoadResult(
-        sync_run_id=int(str(params["sync_run_id"])),
+    counts = LoadCounts(
         prs_new=load.prs_new,
         prs_updated=load.prs_updated,
         prs_deleted=prs_deleted,
@@ -165,6 +171,7 @@ def finish_load(
         check_runs_updated=load.check_runs_updated,
         state_changes=load.state_changes,
     )
+    result = LoadResult(int(str(params["sync_run_id"])), with_audit_counts(counts, audit))
     finish_sync_run(conn, result, audit)
     # A first sync's planner statistics are stale enough to pick nested loops in the next
     # snapshot read; after a sliced load, only rows since its last ANALYZE call for another.

@@ -10,6 +10,7 @@ from prmon_pipeline.core.changeset import compute_changeset
 from prmon_pipeline.core.schemas import empty_check_runs, empty_pull_requests
 from prmon_pipeline.defs.io_manager import ParquetIOManager
 from prmon_pipeline.defs.partitions import REPOSITORIES_PARTITIONS_NAME, repositories_partitions
+from prmon_pipeline.storage.partition_files import SpilledValues, StoredValues
 from prmon_pipeline_tests.rows import pull_request
 
 KEYS = ["acme/one", "acme/two.js", "other/three"]
@@ -34,7 +35,7 @@ def tables(context: dg.AssetExecutionContext) -> dict[str, pa.Table]:
 
 
 @dg.asset(partitions_def=repositories_partitions)
-def seen(context: dg.AssetExecutionContext, tables: dict[str, pa.Table]) -> None:
+def seen(context: dg.AssetExecutionContext, tables: StoredValues) -> None:
     expected = {key: _table(key) for key in context.partition_keys if key != "acme/two.js"}
     assert tables.keys() == expected.keys()
     for key, table in tables.items():
@@ -100,7 +101,7 @@ def test_changeset_round_trips_as_a_directory(instance: dg.DagsterInstance, tmp_
         return change
 
     @dg.asset(partitions_def=repositories_partitions, deps=[], name="reader")
-    def reader(changes: dict[str, object]) -> None:
+    def reader(changes: StoredValues) -> None:
         loaded = changes["other/three"]
         assert loaded.summary() == change.summary()  # type: ignore[attr-defined]
         assert loaded.prs_new.equals(change.prs_new)  # type: ignore[attr-defined]
@@ -129,3 +130,43 @@ def test_a_missing_single_partition_input_is_a_clear_failure(
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "no stored output for acme/one" in str(failure.step_failure_data.error)
+
+
+def test_spilled_values_are_moved_into_place_and_read_back_one_at_a_time(
+    instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    """A step that writes each repository's table as it goes (``SpilledValues``) hands over
+    files, not tables: they are moved into the layout, a key left out loses its old file, the
+    step's directory is gone afterwards, and the next step reads lazily what is there."""
+    spill_dir = tmp_path / "spill"
+    stale = ParquetIOManager(base_dir=str(tmp_path / "io")).location(
+        dg.AssetKey("spilled"), "acme/two.js"
+    )
+    stale.parent.mkdir(parents=True)
+    (stale.parent / "two.js.parquet").write_bytes(b"an older run's file")
+
+    @dg.asset(partitions_def=repositories_partitions, name="spilled")
+    def spilled(context: dg.AssetExecutionContext) -> SpilledValues:
+        values = SpilledValues(spill_dir)
+        for key in context.partition_keys:
+            if key != "acme/two.js":  # failed upstream
+                values.put(key, _table(key))
+        return values
+
+    @dg.asset(partitions_def=repositories_partitions, name="lazy_reader")
+    def lazy_reader(context: dg.AssetExecutionContext, spilled: StoredValues) -> None:
+        assert isinstance(spilled, StoredValues)
+        assert sorted(spilled) == ["acme/one", "other/three"]
+        for key in spilled:
+            assert spilled[key].equals(_table(key))
+
+    result = dg.materialize(
+        [spilled, lazy_reader],
+        instance=instance,
+        resources={"io_manager": ParquetIOManager(base_dir=str(tmp_path / "io"))},
+        tags=_range(KEYS[0], KEYS[-1]),
+    )
+    assert result.success
+    assert not spill_dir.exists()
+    assert not (stale.parent / "two.js.parquet").exists()
+    assert (tmp_path / "io" / "spilled" / "acme" / "one.parquet").is_file()

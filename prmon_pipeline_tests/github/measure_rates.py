@@ -98,14 +98,14 @@ def measure_client() -> None:
         config = GitHubConfig(api_url=url, max_concurrency=8)
         async with GitHubClient(config, transport=transport) as client:
             full, elapsed = await discoveries(client, world, None)
-            requests = sum(r.stats.requests for r in full)
+            requests = sum(r.stats.cost.requests for r in full)
             print(
                 f"{label} full: {requests} requests in {elapsed:.2f} s = "
                 f"{requests / elapsed:,.0f}/s"
             )
             again, elapsed = await discoveries(client, world, full)
-            requests = sum(r.stats.requests for r in again)
-            not_modified = sum(r.stats.not_modified for r in again)
+            requests = sum(r.stats.cost.requests for r in again)
+            not_modified = sum(r.stats.cost.not_modified for r in again)
             print(
                 f"{label} unchanged incremental: {requests} requests ({not_modified} 304) "
                 f"in {elapsed:.2f} s = {requests / elapsed:,.0f}/s"

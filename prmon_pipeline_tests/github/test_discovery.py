@@ -49,7 +49,7 @@ def test_cold_full_discovery_equals_ground_truth(
                 assert sort_runs(result.check_runs).equals(truth_check_runs(world, repository))
                 assert not result.pulls_unchanged
                 assert result.renamed_to is None
-                assert result.stats.parse_seconds > 0  # decoding and parsing were timed
+                assert result.stats.cost.parse_seconds > 0  # decoding and parsing were timed
                 assert result.cursors.pulls_watermark == max(
                     result.pull_requests.column("updated_at").to_pylist()
                 )
@@ -102,7 +102,9 @@ def test_unchanged_repository_costs_zero_rate_limit_units() -> None:
             assert result.pulls_unchanged
             assert result.pull_requests.num_rows == 0
             assert result.check_runs.num_rows == 0
-            assert result.stats.requests == result.stats.not_modified > 1  # open PRs polled
+            assert (
+                result.stats.cost.requests == result.stats.cost.not_modified > 1
+            )  # open PRs polled
             assert result.stats.check_run_shas == result.stats.check_run_shas_unchanged
 
     run(scenario())

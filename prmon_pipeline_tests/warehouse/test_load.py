@@ -79,8 +79,12 @@ def test_rows_round_trip_exactly_through_load_and_snapshot(db: Conn, repository_
         check_run(2, 12, completed_at=T0 - timedelta(minutes=5), conclusion="startup_failure"),
     )
     result = _load(db, repository_id, prs, runs)
-    assert (result.prs_new, result.prs_updated, result.check_runs_new) == (4, 0, 3)
-    assert result.state_changes == 4
+    assert (result.counts.prs_new, result.counts.prs_updated, result.counts.check_runs_new) == (
+        4,
+        0,
+        3,
+    )
+    assert result.counts.state_changes == 4
     stored_prs, stored_runs = read_snapshot(db, repository_id, None)
     assert _sorted(stored_prs, "number").equals(_sorted(prs, "number"))
     assert _sorted(stored_runs, "github_id").equals(_sorted(runs, "github_id"))
@@ -100,9 +104,9 @@ def test_newest_wins_and_identical_rows_are_not_rewritten(db: Conn, repository_i
         repository_id,
         pull_requests(pull_request(1, title="newer", updated_at=T0 + timedelta(1))),
     )
-    assert (stale.prs_new, stale.prs_updated) == (0, 0)
-    assert (same.prs_new, same.prs_updated) == (0, 0)
-    assert (newer.prs_new, newer.prs_updated) == (0, 1)
+    assert (stale.counts.prs_new, stale.counts.prs_updated) == (0, 0)
+    assert (same.counts.prs_new, same.counts.prs_updated) == (0, 0)
+    assert (newer.counts.prs_new, newer.counts.prs_updated) == (0, 1)
     prs, _ = read_snapshot(db, repository_id, [1])
     assert prs.column("title").to_pylist() == ["newer"]
 
@@ -141,7 +145,7 @@ def test_state_history_records_each_transition_made(db: Conn, repository_id: int
         (repository_id,),
     ).fetchall()
     assert rows == [(None, "open"), ("open", "closed"), ("closed", "open"), ("open", "merged")]
-    assert stale.state_changes == 0
+    assert stale.counts.state_changes == 0
 
 
 def test_check_runs_never_move_back_in_their_life_cycle(db: Conn, repository_id: int) -> None:
@@ -151,8 +155,8 @@ def test_check_runs_never_move_back_in_their_life_cycle(db: Conn, repository_id:
     _load(db, repository_id, runs=check_runs(done))
     back = _load(db, repository_id, runs=check_runs(queued))
     rerun = _load(db, repository_id, runs=check_runs(check_run(1, 8, name=done["name"])))
-    assert (back.check_runs_new, back.check_runs_updated) == (0, 0)
-    assert (rerun.check_runs_new, rerun.check_runs_updated) == (1, 0)
+    assert (back.counts.check_runs_new, back.counts.check_runs_updated) == (0, 0)
+    assert (rerun.counts.check_runs_new, rerun.counts.check_runs_updated) == (1, 0)
     index = read_pull_request_index(db, repository_id)
     assert index.column("check_runs").to_pylist() == [2]
     assert index.column("checks_pending").to_pylist() == [False]
@@ -161,11 +165,11 @@ def test_check_runs_never_move_back_in_their_life_cycle(db: Conn, repository_id:
 def test_soft_delete_and_reappearance(db: Conn, repository_id: int) -> None:
     _load(db, repository_id, pull_requests(pull_request(1), pull_request(2)))
     gone = _load(db, repository_id, deleted=(2,), mode="full")
-    assert gone.prs_deleted == 1
+    assert gone.counts.prs_deleted == 1
     prs, _ = read_snapshot(db, repository_id, None)
     assert prs.column("number").to_pylist() == [1]
     back = _load(db, repository_id, pull_requests(pull_request(2)))
-    assert back.prs_updated == 1
+    assert back.counts.prs_updated == 1
     prs, _ = read_snapshot(db, repository_id, None)
     assert sorted(prs.column("number").to_pylist()) == [1, 2]
 
@@ -225,7 +229,7 @@ def test_two_concurrent_loads_of_one_repository_serialise(
 ) -> None:
     rows = pull_requests(*[pull_request(n) for n in range(1, 501)])
     results = _load_twice_at_once(database_url, repository_id, prs=rows)
-    assert sorted(r.prs_new for r in results) == [0, 500]
+    assert sorted(r.counts.prs_new for r in results) == [0, 500]
 
 
 def test_cursor_etags_written_as_a_difference_from_the_previous_ones(
@@ -270,8 +274,8 @@ def test_a_repositorys_first_check_runs_are_copied_straight_in_and_match_the_mer
     copied = _load(db, direct, runs=FIRST_RUNS)
     monkeypatch.setattr(load, "_copy_new_check_runs", _refuse_direct_copy)
     through_merge = _load(db, merged, runs=FIRST_RUNS)
-    assert (copied.check_runs_new, copied.check_runs_updated) == (3, 0)
-    assert (through_merge.check_runs_new, through_merge.check_runs_updated) == (3, 0)
+    assert (copied.counts.check_runs_new, copied.counts.check_runs_updated) == (3, 0)
+    assert (through_merge.counts.check_runs_new, through_merge.counts.check_runs_updated) == (3, 0)
     assert _stored_runs(db, direct) == _stored_runs(db, merged)
     assert [r["github_id"] for r in _stored_runs(db, direct)] == [1, 2, 3]
     pending = db.execute(
@@ -296,7 +300,7 @@ def test_later_loads_merge_with_exact_counts(db: Conn, repository_id: int) -> No
         check_run(2, 5),  # a re-run: new
     )
     result = _load(db, repository_id, runs=again)
-    assert (result.check_runs_new, result.check_runs_updated) == (1, 1)
+    assert (result.counts.check_runs_new, result.counts.check_runs_updated) == (1, 1)
     assert _count_runs(db, repository_id) == 4
 
 
@@ -308,7 +312,7 @@ def test_the_direct_copy_falls_back_to_the_merge_when_runs_are_there_after_all(
     _load(db, repository_id, runs=check_runs(check_run(1, 1), check_run(1, 2, status="queued")))
     monkeypatch.setattr(load, "_repository_has_check_runs", lambda *_: False)
     result = _load(db, repository_id, runs=FIRST_RUNS)
-    assert (result.check_runs_new, result.check_runs_updated) == (1, 1)
+    assert (result.counts.check_runs_new, result.counts.check_runs_updated) == (1, 1)
     assert [r["github_id"] for r in _stored_runs(db, repository_id)] == [1, 2, 3]
     assert _stored_runs(db, repository_id)[1]["status"] == "in_progress"
 
@@ -331,7 +335,11 @@ def test_a_first_load_of_prs_and_runs_together_copies_the_runs(
 ) -> None:
     prs = pull_requests(pull_request(1), pull_request(2))
     result = _load(db, repository_id, prs, FIRST_RUNS)
-    assert (result.prs_new, result.check_runs_new, result.check_runs_updated) == (2, 3, 0)
+    assert (
+        result.counts.prs_new,
+        result.counts.check_runs_new,
+        result.counts.check_runs_updated,
+    ) == (2, 3, 0)
     index = read_pull_request_index(db, repository_id)
     assert index.column("check_runs").to_pylist() == [2, 1]
     assert index.column("checks_pending").to_pylist() == [True, False]
@@ -343,7 +351,7 @@ def test_two_concurrent_first_loads_of_check_runs_store_each_run_once(
     _load(db, repository_id, pull_requests(*[pull_request(n) for n in range(1, 51)]))
     runs = check_runs(*[check_run(n, 1000 * n + k) for n in range(1, 51) for k in range(10)])
     results = _load_twice_at_once(database_url, repository_id, runs=runs)
-    counts = sorted((r.check_runs_new, r.check_runs_updated) for r in results)
+    counts = sorted((r.counts.check_runs_new, r.counts.check_runs_updated) for r in results)
     assert counts == [(0, 0), (500, 0)]
     assert _count_runs(db, repository_id) == 500
 

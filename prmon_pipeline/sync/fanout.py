@@ -1,0 +1,54 @@
+"""The one bounded per-repository fan-out: ``prmon sync``, the Dagster steps and the sensors'
+probe run their per-repository work through it, so isolation and the bound are written once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass
+class Fanout(Generic[T]):
+    """What the work produced per repository: values, errors and seconds spent."""
+
+    values: dict[str, T] = field(default_factory=dict)
+    errors: dict[str, Exception] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+async def for_each_repository(
+    keys: Sequence[str],
+    work: Callable[[str], Awaitable[T]],
+    limit: int,
+    on_done: Callable[[str, T | None, Exception | None], None] | None = None,
+) -> Fanout[T]:
+    """Run ``work`` for every key, at most ``limit`` at once; one failure never stops the rest.
+
+    ``on_done`` (progress, say) is called as each repository ends, with its value or its error.
+    """
+    if limit < 1:
+        raise ValueError(f"repositories at once must be at least 1, got {limit}")
+    bound = asyncio.Semaphore(limit)
+    outcome: Fanout[T] = Fanout()
+
+    async def one(key: str) -> None:
+        async with bound:
+            start = time.perf_counter()
+            value: T | None = None
+            error: Exception | None = None
+            try:
+                value = outcome.values[key] = await work(key)
+            except Exception as exc:  # every failure belongs to its repository
+                error = outcome.errors[key] = exc
+            finally:
+                outcome.seconds[key] = time.perf_counter() - start
+        if on_done is not None:
+            on_done(key, value, error)
+
+    await asyncio.gather(*(one(key) for key in keys))
+    return outcome

@@ -1,0 +1,96 @@
+"""Typed figures of one repository's sync, for the CLI, the bench and the Dagster metadata."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prmon_pipeline.core.changeset import Changeset
+from prmon_pipeline.core.costs import ApiCost, LoadCounts, cost_figures, count_figures
+from prmon_pipeline.core.errors import PrmonError
+from prmon_pipeline.core.models import SyncMode
+from prmon_pipeline.github.discovery import DiscoveryResult
+
+
+class SyncError(PrmonError):
+    """A repository's sync failed at a named stage; ``recorded`` says the failure is stored."""
+
+    def __init__(
+        self, repository: str, stage: str, cause: BaseException, *, recorded: bool = True
+    ) -> None:
+        super().__init__(f"{repository}: {stage} failed: {one_line(cause)}")
+        self.repository = repository
+        self.stage = stage
+        self.recorded = recorded
+        self.transient = bool(getattr(cause, "transient", False))
+
+
+def one_line(error: BaseException) -> str:
+    """The first line of an error's message, or its type when it has none."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+@dataclass(frozen=True)
+class RepositoryFigures:
+    """What one repository's sync saw, wrote and cost; kept when its tables are dropped."""
+
+    repository: str
+    mode: SyncMode
+    dry_run: bool
+    sync_run_id: int
+    prs_seen: int
+    check_runs_seen: int
+    counts: LoadCounts
+    cost: ApiCost
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Seconds per stage (discovery, parse — a part of discovery —, snapshot, changeset, load)."""
+    renamed_to: str | None = None
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(s for stage, s in self.seconds.items() if stage != "parse")
+
+    def as_dict(self) -> dict[str, object]:
+        """Flat figures for JSON output: the same names as the ``sync_runs`` columns."""
+        return {
+            "repository": self.repository,
+            "mode": self.mode,
+            "dry_run": self.dry_run,
+            "sync_run_id": self.sync_run_id,
+            "prs_seen": self.prs_seen,
+            "check_runs_seen": self.check_runs_seen,
+            **count_figures(self.counts),
+            **cost_figures(self.cost),
+            "renamed_to": self.renamed_to,
+            **{f"seconds_{stage}": round(s, 4) for stage, s in self.seconds.items()},
+        }
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """One repository's sync with its tables (``sync_repository``'s answer)."""
+
+    figures: RepositoryFigures
+    changeset: Changeset
+    discovery: DiscoveryResult
+
+    @property
+    def repository(self) -> str:
+        return self.figures.repository
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    """One repository's result in a multi-repository sync: its figures, or the error it met.
+
+    Only the figures are kept, not the tables: a sync of a hundred repositories must not hold
+    every repository's PRs and check runs until the last one is done.
+    """
+
+    repository: str
+    figures: RepositoryFigures | None = None
+    error: SyncError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
