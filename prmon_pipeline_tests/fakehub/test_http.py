@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from prmon_pipeline.fakehub import FaultSpec, World, create_app, sync_client
+from prmon_pipeline_tests.core.corpus import CORPUS
 from prmon_pipeline_tests.fakehub.conftest import AppFactory, FakeClock
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "github-corpus"
 PLAIN = {"Accept-Encoding": "identity"}
 # Transport or account specifics the simulator does not reproduce on purpose.
 NOT_SIMULATED = {
