@@ -15,6 +15,8 @@ from jsonschema import Draft202012Validator
 from prmon_pipeline.fakehub import FaultSpec, HubConfig, World, WorldConfig, create_app, sync_client
 from prmon_pipeline_tests.core.corpus import CORPUS, SCHEMAS
 
+pytestmark = pytest.mark.slow  # an evolved world, every route validated: ~8 s
+
 ADJUSTED = SCHEMAS / "reality-adjusted"
 
 

@@ -97,6 +97,7 @@ def test_back_off_is_exponential_and_gives_up() -> None:
     run(scenario())
 
 
+@pytest.mark.servers
 def test_slow_answers_time_out_and_are_retried_over_a_real_socket() -> None:
     world, clock = small_world(prs_per_repository=10), FakeClock()
     app = make_hub(world, clock)
@@ -147,6 +148,7 @@ def test_secondary_per_minute_limit_honours_retry_after() -> None:
     run(scenario())
 
 
+@pytest.mark.servers
 def test_secondary_concurrency_limit_is_respected_by_the_bound() -> None:
     world, clock = small_world(prs_per_repository=60), FakeClock()
     app = make_hub(world, clock, secondary_concurrency=4)
@@ -315,6 +317,7 @@ def test_request_headers_ghes_base_url_and_counters() -> None:
     assert "gzip" in request.headers["accept-encoding"]
 
 
+@pytest.mark.servers
 def test_ghes_fakehub_with_auth_and_gzip_over_loopback() -> None:
     world, clock = small_world(prs_per_repository=20), FakeClock()
     app = make_hub(world, clock, ghes=True, require_auth=True, valid_tokens=frozenset({TOKEN}))
