@@ -1,9 +1,9 @@
-# The two set-up commands of the README: `make demo` and `make test`. Both create the
+# The two set-up commands of the README: `make demo` and `make test` (`make test-fast`: pure tests). Both create the
 # environment from scratch when it is missing (uv is installed with pip if absent).
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: env test lint typecheck demo dev clean
+.PHONY: env test test-fast lint typecheck demo dev clean
 
 env:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -21,6 +21,10 @@ typecheck: env
 
 test: lint typecheck
 	$(UV) run pytest --cov --cov-report=term:skip-covered
+
+# Pure tests only (no PostgreSQL, no subprocesses, no server sockets): see README "Tests".
+test-fast: env
+	$(UV) run pytest --fast -q
 
 demo: env
 	$(UV) run prmon demo

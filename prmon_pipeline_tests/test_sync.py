@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from unittest.mock import patch
 
 import httpx
 import psycopg
@@ -252,33 +253,37 @@ def test_statement_timeout_rolls_back_and_is_recorded(warehouse: str, world: Wor
     assert_warehouse_matches(warehouse, world, name)
 
 
-def _terminate_when_copying(url: str, stop: threading.Event, killed: list[int]) -> None:
+def _terminate_if_copying_into_staging(url: str, copy: psycopg.Copy, killed: list[int]) -> None:
+    """Terminate ``copy``'s backend when it is COPYing into a staging table; wait until it is gone.
+
+    Called from inside ``Copy.write``, so the COPY is in flight by construction: no polling race.
+    """
+    pid = copy.connection.info.backend_pid
     with psycopg.connect(url, autocommit=True) as admin:
-        while not stop.is_set():
-            rows = admin.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-                " AND application_name = 'prmon' AND query LIKE 'COPY \"stage_%%'"
-                " AND pid <> pg_backend_pid()"
-            ).fetchall()
-            for (pid,) in rows:
-                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-                killed.append(int(str(pid)))
-                stop.set()
-            time.sleep(0.001)
+        copying = admin.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND query LIKE 'COPY \"stage_%%'",
+            (pid,),
+        ).fetchone()
+        if copying is None:
+            return
+        ended = admin.execute("SELECT pg_terminate_backend(%s, 60000)", (pid,)).fetchone()
+        assert ended == (True,), f"backend {pid} still alive 60 s after pg_terminate_backend"
+        killed.append(pid)
 
 
 @contextmanager
 def _backend_terminated_mid_copy(url: str) -> Iterator[list[int]]:
-    """Terminate the first backend seen COPYing into a staging table; yields the pids killed."""
-    stop = threading.Event()
+    """Terminate the first backend that COPYs into a staging table; yields the pids killed."""
     killed: list[int] = []
-    killer = threading.Thread(target=_terminate_when_copying, args=(url, stop, killed))
-    killer.start()
-    try:
+    original_write = psycopg.Copy.write
+
+    def write(copy: psycopg.Copy, buffer: Any) -> None:
+        original_write(copy, buffer)
+        if not killed:
+            _terminate_if_copying_into_staging(url, copy, killed)
+
+    with patch.object(psycopg.Copy, "write", write):
         yield killed
-    finally:
-        stop.set()
-        killer.join()
 
 
 def _copy_heavy_world(warehouse: str) -> tuple[World, GitHubClient, str]:

@@ -1,6 +1,6 @@
 """Entities -> the JSON GitHub serves, with per-entity byte caches.
 
-Key order and key sets follow the recorded bodies in ``shared/github-corpus`` (list items are
+Key order and key sets follow the recorded bodies in the test corpus (list items are
 ``pull-request-simple``, the single GET is ``pull-request``, runs are ``check-run``); nullable
 fields are emitted as ``null``, never omitted. A PR list item is serialised once per
 ``(pr.rev, repo.rev, head repo rev)`` and pages are byte joins of those items, so rendering a

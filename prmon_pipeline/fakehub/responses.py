@@ -1,7 +1,7 @@
 """Response values and GitHub's fixed header set and error bodies.
 
 The static headers are the ones every recorded api.github.com response carries
-(``shared/github-corpus/exchanges``): content type, media type, CORS exposure, the security
+(the test corpus's ``exchanges/``): content type, media type, CORS exposure, the security
 headers, ``Vary``. They are pre-encoded once because they go out on every response.
 """
 

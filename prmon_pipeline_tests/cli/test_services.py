@@ -22,6 +22,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.servers
 def test_fakehub_serve_answers_like_github() -> None:
     port = _free_port()
     process = subprocess.Popen(

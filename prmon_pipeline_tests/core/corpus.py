@@ -1,23 +1,19 @@
-"""Where the recorded GitHub responses live (``../shared/github-corpus`` next to the repo)."""
+"""The recorded GitHub responses and JSON schemas the tests read, kept in the repository.
+
+They live in ``prmon_pipeline_tests/data/github/`` (provenance and licences in its
+``manifest.json``) so that a fresh clone tests the parsers and fakehub against real recordings
+with nothing next to it: a missing file is a failure, never a skip.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-CORPUS = Path(
-    os.environ.get(
-        "PRMON_GITHUB_CORPUS", Path(__file__).resolve().parents[3] / "shared" / "github-corpus"
-    )
-)
-
-requires_corpus = pytest.mark.skipif(
-    not CORPUS.is_dir(), reason=f"GitHub corpus not found at {CORPUS}"
-)
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "github"
+SCHEMAS = CORPUS / "schemas"
+MANIFEST = CORPUS / "manifest.json"
 
 
 def corpus_bytes(relative: str) -> bytes:
@@ -29,6 +25,8 @@ def corpus_json(relative: str) -> Any:
 
 
 def corpus_files(folder: str) -> list[str]:
-    if not CORPUS.is_dir():
-        return []
-    return sorted(str(p.relative_to(CORPUS)) for p in (CORPUS / folder).rglob("*.json"))
+    """Every JSON file under ``folder``; an empty folder is an error (it would parametrize away)."""
+    found = sorted(str(p.relative_to(CORPUS)) for p in (CORPUS / folder).rglob("*.json"))
+    if not found:
+        raise FileNotFoundError(f"no recorded GitHub responses under {CORPUS / folder}")
+    return found

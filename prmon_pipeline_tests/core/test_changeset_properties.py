@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -278,6 +279,7 @@ def sorted_table(rows: list[dict[str, Any]], schema: pa.Schema, key: list[str]) 
     return pa.Table.from_pylist(rows, schema=schema).sort_by([(name, "ascending") for name in key])
 
 
+@pytest.mark.slow
 @PROPERTY_SETTINGS
 @given(scenarios())
 def test_applying_the_changeset_to_the_snapshot_yields_what_github_showed(
@@ -300,6 +302,7 @@ def test_applying_the_changeset_to_the_snapshot_yields_what_github_showed(
     )
 
 
+@pytest.mark.slow
 @PROPERTY_SETTINGS
 @given(scenarios())
 def test_changeset_reports_exactly_what_changed(scenario: Scenario) -> None:
@@ -340,6 +343,7 @@ def test_changeset_reports_exactly_what_changed(scenario: Scenario) -> None:
     } == expected_transitions
 
 
+@pytest.mark.slow
 @PROPERTY_SETTINGS
 @given(scenarios(changes=False))
 def test_identical_inputs_yield_an_empty_changeset(scenario: Scenario) -> None:

@@ -17,10 +17,8 @@ from prmon_pipeline_tests.core.corpus import (
     corpus_bytes,
     corpus_files,
     corpus_json,
-    requires_corpus,
 )
 
-pytestmark = requires_corpus
 REPO = "acme/widgets"
 
 

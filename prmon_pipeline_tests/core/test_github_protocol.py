@@ -17,7 +17,7 @@ from prmon_pipeline.core.github_protocol import (
     parse_link_header,
     request_headers,
 )
-from prmon_pipeline_tests.core.corpus import corpus_json, requires_corpus
+from prmon_pipeline_tests.core.corpus import corpus_json
 
 
 def exchange(name: str, index: int) -> tuple[int, dict[str, str], bytes]:
@@ -44,7 +44,6 @@ def test_request_headers_pin_the_version_and_quote_the_etag_verbatim() -> None:
     assert "Authorization" not in request_headers("prmon/1", None)
 
 
-@requires_corpus
 def test_link_walk_of_the_recorded_five_pages() -> None:
     name = "pagination-issues-per_page3-5pages-octokit-fixtures-2022.json"
     urls = [next_page_url(exchange(name, i)[1]) for i in range(5)]
@@ -56,7 +55,6 @@ def test_link_walk_of_the_recorded_five_pages() -> None:
     assert list(middle) == ["prev", "next", "last", "first"]
 
 
-@requires_corpus
 def test_check_runs_link_keeps_the_filter() -> None:
     status, headers, _ = exchange("check-runs-filter-latest-all-per_page1-pygithub-2020.json", 2)
     assert status == 200
@@ -68,7 +66,6 @@ def test_check_runs_link_keeps_the_filter() -> None:
     assert parse_link_header(None) == {}
 
 
-@requires_corpus
 def test_rate_limit_value_object_from_headers() -> None:
     _, headers, _ = exchange("redirect-301-renamed-repo-github3py-2021.json", 0)
     assert RateLimit.from_headers(headers) == RateLimit(60, 52, 1635719751, 8, "core")
@@ -76,7 +73,6 @@ def test_rate_limit_value_object_from_headers() -> None:
     assert RateLimit.from_headers(bare) is None
 
 
-@requires_corpus
 def test_primary_limit_waits_until_reset() -> None:
     status, headers, body = exchange(
         "primary-rate-limit-403-remaining-0-pygithub-2013-legacy.json", 1
@@ -91,7 +87,6 @@ def test_primary_limit_waits_until_reset() -> None:
     assert classify_response(429, current, body, now_epoch=1005).wait_seconds == 1
 
 
-@requires_corpus
 def test_secondary_limit_with_retry_after_uses_it_first() -> None:
     status, headers, body = exchange("secondary-rate-limit-403-retry-after-pygithub-2018.json", 1)
     decision = classify_response(status, headers, body, now_epoch=0, secondary_attempt=3)
@@ -101,7 +96,6 @@ def test_secondary_limit_with_retry_after_uses_it_first() -> None:
     assert classify_response(status, headers, body, now_epoch=0).wait_seconds == 8
 
 
-@requires_corpus
 def test_secondary_limit_marked_only_in_the_body_backs_off_exponentially() -> None:
     status, headers, body = exchange("secondary-rate-limit-403-429-hub4j-EDITED-fixtures.json", 0)
     assert status == 403 and "retry-after" not in headers
@@ -142,7 +136,6 @@ def test_classification(
     assert classify_response(status, headers, body, now_epoch=0).outcome is outcome
 
 
-@requires_corpus
 def test_validation_error_from_the_corpus_is_terminal() -> None:
     status, headers, body = exchange("validation-422-octokit-fixtures-2022.json", 0)
     decision = classify_response(status, headers, body, now_epoch=0)

@@ -147,7 +147,10 @@ def test_partitions_page_screenshot_shows_the_partition_and_its_metadata(
 ) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
-        pytest.fail("chromium is not installed (apt-get install -y chromium)")
+        missing = "chromium is not installed: the Partitions page screenshot needs it"
+        if os.environ.get("PRMON_REQUIRE_CHROMIUM"):  # CI installs it: a missing one is a failure
+            pytest.fail(f"{missing} (PRMON_REQUIRE_CHROMIUM is set)")
+        pytest.skip(f"{missing} (apt-get install -y chromium, as .ci/run does)")
     key = stack.names[0]
     page = f"{stack.url}/assets/warehouse_tables?view=partitions&partition={quote(key, safe='')}"
     target = Path(os.environ.get("PRMON_ARTIFACTS_DIR", tmp_path)) / "warehouse_partitions.png"

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from prmon_pipeline.fakehub import FaultSpec, World, create_app, sync_client
+from prmon_pipeline.fakehub import World, create_app, sync_client
+from prmon_pipeline_tests.core.corpus import CORPUS
 from prmon_pipeline_tests.fakehub.conftest import AppFactory, FakeClock
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "github-corpus"
 PLAIN = {"Accept-Encoding": "identity"}
 # Transport or account specifics the simulator does not reproduce on purpose.
 NOT_SIMULATED = {
@@ -168,18 +169,47 @@ def test_secondary_per_minute_with_retry_after(
         assert app.state.hub.counters.secondary_limited == 1
 
 
+class HeldFirstResponse:
+    """ASGI wrapper: the first response waits to start until ``release`` is set.
+
+    While it waits, its request is still in flight inside the hub, so a second request meets the
+    concurrency limit for certain (no sleep deciding which request comes first).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
+        self._first = True
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self._first:
+            await self.app(scope, receive, send)
+            return
+        self._first = False
+
+        async def held_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.holding.set()
+                await self.release.wait()
+            await send(message)
+
+        await self.app(scope, receive, held_send)
+
+
 def test_secondary_concurrency_limit(world: World, make_app: AppFactory) -> None:
     app = make_app(secondary_concurrency=1)
-    app.state.hub.faults.add(FaultSpec(route="repo", kind="slow", delay=0.2, count=1))
     url = f"/repos/{world.repository_names()[0]}"
 
     async def burst() -> list[httpx.Response]:
-        transport = httpx.ASGITransport(app=app)
+        held = HeldFirstResponse(app)
+        transport = httpx.ASGITransport(app=held)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            slow = asyncio.ensure_future(client.get(url))
-            await asyncio.sleep(0.05)
-            quick = await client.get(url)
-            return [await slow, quick]
+            first = asyncio.ensure_future(client.get(url))
+            await asyncio.wait_for(held.holding.wait(), timeout=60)
+            second = await client.get(url)
+            held.release.set()
+            return [await first, second]
 
     slow, quick = asyncio.run(burst())
     assert slow.status_code == 200

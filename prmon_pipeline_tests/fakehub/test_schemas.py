@@ -13,9 +13,10 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from prmon_pipeline.fakehub import FaultSpec, HubConfig, World, WorldConfig, create_app, sync_client
+from prmon_pipeline_tests.core.corpus import CORPUS, SCHEMAS
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "github-corpus"
-SCHEMAS = CORPUS / "schemas"
+pytestmark = pytest.mark.slow  # an evolved world, every route validated: ~8 s
+
 ADJUSTED = SCHEMAS / "reality-adjusted"
 
 

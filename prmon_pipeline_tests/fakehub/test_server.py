@@ -12,6 +12,8 @@ import pytest
 
 from prmon_pipeline.fakehub import FaultSpec, HubConfig, World, WorldConfig, create_app, serve
 
+pytestmark = pytest.mark.servers
+
 
 def test_serve_on_loopback() -> None:
     world = World(WorldConfig(seed=2, repositories=1, prs_per_repository=70))

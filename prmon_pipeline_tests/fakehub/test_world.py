@@ -104,6 +104,7 @@ def test_initial_world_has_the_hard_cases(world: World) -> None:
     assert_consistent(world)
 
 
+@pytest.mark.slow
 def test_evolution_keeps_invariants_and_uses_every_conclusion(world: World) -> None:
     versions = [world.version]
     for step in range(12):

@@ -11,12 +11,12 @@ import httpx
 import pyarrow as pa
 
 from prmon_pipeline.core.discovery_plan import KnownPullRequest, known_pull_requests_from_arrow
-from prmon_pipeline.core.github_json import parse_check_runs, parse_pull_requests
 from prmon_pipeline.core.models import SyncCursors, SyncMode
 from prmon_pipeline.core.schemas import CHECK_RUN_SCHEMA, PULL_REQUEST_SCHEMA
 from prmon_pipeline.fakehub import HubConfig, World, WorldConfig, create_app
 from prmon_pipeline.github.client import GitHubClient, GitHubConfig
 from prmon_pipeline.github.discovery import DiscoveryResult, discover_repository
+from prmon_pipeline_tests.world_truth import expected_check_runs, expected_pull_requests
 
 API = "http://fakehub.test"
 
@@ -62,16 +62,13 @@ def small_world(**overrides: Any) -> World:
 
 
 def truth_pull_requests(world: World, repository: str) -> pa.Table:
-    return parse_pull_requests(world.pull_requests(repository), repository).sort_by("number")
+    """Every PR as discovery must emit it (by number), from the world model, not the parser."""
+    return expected_pull_requests(world, repository, stored=False)
 
 
 def truth_check_runs(world: World, repository: str) -> pa.Table:
     """Every run of every PR's current head, one row per (PR, run), as discovery emits them."""
-    tables = [
-        parse_check_runs(world.check_runs(repository, pr["head"]["sha"]), repository, pr["number"])
-        for pr in world.pull_requests(repository)
-    ]
-    return sort_runs(pa.concat_tables(tables))
+    return expected_check_runs(world, repository)
 
 
 def sort_prs(table: pa.Table) -> pa.Table:

@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.types import Receive, Scope, Send
 
 from prmon_pipeline.core.errors import (
     GitHubError,
@@ -97,20 +99,43 @@ def test_back_off_is_exponential_and_gives_up() -> None:
     run(scenario())
 
 
+class UnansweredFirstPullsPage:
+    """ASGI wrapper: the first PR-list request never gets an answer; the hub serves the rest.
+
+    The unanswered request ends when the client hangs up, so only the client's timeout can end
+    it: no race between a server delay and the timeout. ``state`` is the hub's, for ``serve``.
+    """
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+        self.state = app.state
+        self.unanswered = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.unanswered or not scope.get("path", "").endswith("/pulls"):
+            await self.app(scope, receive, send)
+            return
+        self.unanswered += 1
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+
+@pytest.mark.servers
 def test_slow_answers_time_out_and_are_retried_over_a_real_socket() -> None:
+    """A 2 s timeout: the loopback answers take milliseconds, the unanswered one forever."""
     world, clock = small_world(prs_per_repository=10), FakeClock()
-    app = make_hub(world, clock)
-    app.state.hub.faults.add(FaultSpec(route="pulls", kind="slow", count=1, delay=1.0))
+    app = UnansweredFirstPullsPage(make_hub(world, clock))
     repository = world.repository_names()[0]
 
     async def scenario(base_url: str) -> None:
-        config = GitHubConfig(api_url=base_url, timeout=0.3)
+        config = GitHubConfig(api_url=base_url, timeout=2.0)
         async with GitHubClient(config, sleep=clock.sleep, clock=clock.time) as client:
             await full_discovery_matches_truth(client, world, repository)
             assert client.counters.retries == 1
 
-    with serve(app) as base_url:
+    with serve(app) as base_url:  # type: ignore[arg-type]  # an ASGI app with the hub's state
         run(scenario(base_url))
+    assert app.unanswered == 1
 
 
 @pytest.mark.parametrize("status", [403, 429])
@@ -147,6 +172,7 @@ def test_secondary_per_minute_limit_honours_retry_after() -> None:
     run(scenario())
 
 
+@pytest.mark.servers
 def test_secondary_concurrency_limit_is_respected_by_the_bound() -> None:
     world, clock = small_world(prs_per_repository=60), FakeClock()
     app = make_hub(world, clock, secondary_concurrency=4)
@@ -315,6 +341,7 @@ def test_request_headers_ghes_base_url_and_counters() -> None:
     assert "gzip" in request.headers["accept-encoding"]
 
 
+@pytest.mark.servers
 def test_ghes_fakehub_with_auth_and_gzip_over_loopback() -> None:
     world, clock = small_world(prs_per_repository=20), FakeClock()
     app = make_hub(world, clock, ghes=True, require_auth=True, valid_tokens=frozenset({TOKEN}))

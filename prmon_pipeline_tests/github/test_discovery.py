@@ -130,6 +130,7 @@ def test_full_reconciliation_of_an_unchanged_repository_costs_only_the_pr_pages(
     run(scenario())
 
 
+@pytest.mark.slow
 def test_incremental_after_advance_returns_changed_prs_and_runs() -> None:
     world, clock = small_world(events_per_hour=40.0, matrix_fraction=0.05), FakeClock()
     app = make_hub(world, clock)

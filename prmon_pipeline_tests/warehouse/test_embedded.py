@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from prmon_pipeline.warehouse.connection import connect, database_url
 from prmon_pipeline.warehouse.embedded import start_embedded, stop_embedded
 
 
+@pytest.mark.postgres
 def test_embedded_server_starts_is_reused_and_stops(tmp_path: Path) -> None:
     home = tmp_path / "home"
     first = start_embedded(home)
