@@ -107,6 +107,15 @@ def test_dev_starts_dagster_with_automation_and_stops_on_ctrl_c(
                 status = {s["name"]: s["sensorState"]["status"] for s in sensors}
                 assert status["repository_change_sensor"] == "RUNNING"
                 assert status["repository_registry_sensor"] == "RUNNING"
+                # A run worker loads the definitions too: wait for one, then read everything
+                # dagster dev, its code server and that run printed.
+                while "RUN_START" not in log.read_text():
+                    assert process.poll() is None, log.read_text()[-3000:]
+                    assert time.monotonic() < deadline + 120, "no run started"
+                    time.sleep(1)
+                printed = log.read_text()
+                for notice in ("BetaWarning", "PreviewWarning", "SupersessionWarning"):
+                    assert notice not in printed, printed[-3000:]
             finally:
                 process.send_signal(signal.SIGINT)
                 code = process.wait(timeout=120)
