@@ -104,9 +104,13 @@ def _sync(settings: Settings, repositories: list[str], engine: str, title: str) 
     since = datetime.now(UTC)
     if engine == "dagster":
         # Imported on use: Dagster costs ~70 MB and a second of start-up to every other verb.
-        from prmon_pipeline.cli.dagster_runs import sync_through_dagster  # noqa: PLC0415
+        from prmon_pipeline.dagster_notices import dagster_notices_silenced  # noqa: PLC0415
 
-        sync_through_dagster(settings, repositories)
+        # Loading the definitions emits Dagster's Beta/Preview notices: noise to a demo's user.
+        with dagster_notices_silenced():
+            from prmon_pipeline.cli.dagster_runs import sync_through_dagster  # noqa: PLC0415
+
+            sync_through_dagster(settings, repositories)
     else:
         asyncio.run(_direct(settings, repositories))
     with settings.warehouse() as conn:

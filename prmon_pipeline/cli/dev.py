@@ -39,6 +39,18 @@ concurrency:
     granularity: op
     default_limit: 2
 """
+# The repository's workspace.yaml, but loading the definitions through the module that first
+# silences Dagster's Beta/Preview/Supersession notices (see prmon_pipeline.dagster_notices).
+DEV_WORKSPACE_YAML = """\
+# Written by `prmon dev`: the prmon code location, Dagster's Beta/Preview notices silenced.
+load_from:
+  - python_module:
+      module_name: prmon_pipeline.dagster_location
+      attribute: defs
+      location_name: prmon
+"""
+# `python -m dagster …` with the same notices silenced in the command's own process.
+DAGSTER = (sys.executable, "-m", "prmon_pipeline.dagster_notices")
 AUTOMATION = ("repository_change_sensor", "repository_refresh_schedule")
 
 
@@ -71,6 +83,8 @@ def dev_command(args: argparse.Namespace, settings: Settings) -> int:
         dagster_home = (settings.home / "dagster").resolve()
         dagster_home.mkdir(parents=True, exist_ok=True)
         (dagster_home / "dagster.yaml").write_text(DEV_INSTANCE_YAML)
+        workspace = dagster_home / "workspace.yaml"
+        workspace.write_text(DEV_WORKSPACE_YAML)
         env = {
             **os.environ,
             **settings.env,
@@ -78,7 +92,7 @@ def dev_command(args: argparse.Namespace, settings: Settings) -> int:
             "DAGSTER_HOME": str(dagster_home),
         }
         env.setdefault("GITHUB_TOKEN", "fakehub")  # any token works against the simulator
-        return _run_dagster_dev(env, args.port)
+        return _run_dagster_dev(env, args.port, workspace)
 
 
 def _simulated_github(stack: ExitStack, settings: Settings, args: argparse.Namespace) -> Settings:
@@ -103,22 +117,12 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _run_dagster_dev(env: dict[str, str], port: int) -> int:
+def _run_dagster_dev(env: dict[str, str], port: int, workspace: Path) -> int:
     # Ctrl-C and a plain `kill` both stop everything, even when this process was started with
     # SIGINT ignored (as a shell does for background jobs, which Python then leaves ignored).
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
-    workspace = Path(__file__).resolve().parents[2] / "workspace.yaml"
-    command = [
-        sys.executable,
-        "-m",
-        "dagster",
-        "dev",
-        "-w",
-        str(workspace),
-        "-p",
-        str(port),
-    ]
+    command = [*DAGSTER, "dev", "-w", str(workspace), "-p", str(port)]
     process = subprocess.Popen(command, env=env)  # noqa: S603 - fixed arguments
     try:
         if _wait_for_ui(port, process):
@@ -151,7 +155,7 @@ def _start_automation(env: dict[str, str], workspace: Path) -> None:
     for name in AUTOMATION:
         kind = "sensor" if name.endswith("sensor") else "schedule"
         subprocess.run(  # noqa: S603 - fixed arguments
-            [sys.executable, "-m", "dagster", kind, "start", name, "-w", str(workspace)],
+            [*DAGSTER, kind, "start", name, "-w", str(workspace)],
             env=env,
             check=False,
             stdout=subprocess.DEVNULL,

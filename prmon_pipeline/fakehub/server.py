@@ -77,6 +77,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def served_summary(world: World, url: str) -> str:
+    """What a user needs to point prmon at this server: its URL, repositories and PR counts.
+
+    The first line is the banner scripts wait for; the last two are commands to copy as they are.
+    """
+    names = world.repository_names()
+    width = max((len(name) for name in names), default=0)
+    lines = [f"fakehub serving {len(names)} repositories at {url}"]
+    for name in names:
+        repo = world.find_repository(name)
+        count = len(repo.pulls) if repo is not None else 0
+        lines.append(f"  {name:<{width}}  {count} pull requests")
+    lines.append("to sync them, in another shell:")
+    lines.append(f"  export PRMON_GITHUB_API_URL={url}")
+    lines.append(f"  prmon repos add {' '.join(names)}")
+    lines.append("  prmon sync --all")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``prmon fakehub serve``: serve until interrupted, advancing the world on a tick."""
     args = _parser().parse_args(argv)
@@ -97,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     app = create_app(world, hub_cfg)
     with serve(app, host=args.host, port=args.port) as url:
-        print(f"fakehub serving {len(world.repository_names())} repositories at {url}", flush=True)
+        print(served_summary(world, url), flush=True)
         try:
             while True:
                 time.sleep(args.tick if args.tick > 0 else 3600)

@@ -31,6 +31,9 @@ def test_demo_on_embedded_defaults(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
+    # Dagster's notices about its own Beta/Preview APIs are not for the demo's user.
+    for notice in ("BetaWarning", "PreviewWarning", "SupersessionWarning"):
+        assert notice not in done.stderr and notice not in done.stdout, done.stderr[-2000:]
     out = done.stdout
     assert "starting embedded PostgreSQL" in out and "stopped embedded PostgreSQL" in out
     assert "cold sync of 2 repositories (dagster)" in out

@@ -48,6 +48,13 @@ def test_fakehub_serve_answers_like_github() -> None:
         assert process.stdout is not None
         line = process.stdout.readline()
         assert f"fakehub serving 2 repositories at http://127.0.0.1:{port}" in line
+        # Then what it serves, in lines a user can copy: names, PR counts, the commands.
+        served = [process.stdout.readline().rstrip("\n") for _ in range(6)]
+        assert served[0].split() == ["acme/Widgets-0", "5", "pull", "requests"]
+        assert served[1].split() == ["acme/api-gateway-1", "5", "pull", "requests"]
+        assert served[3].strip() == f"export PRMON_GITHUB_API_URL=http://127.0.0.1:{port}"
+        assert served[4].strip() == "prmon repos add acme/Widgets-0 acme/api-gateway-1"
+        assert served[5].strip() == "prmon sync --all"
         response = httpx.get(f"http://127.0.0.1:{port}/rate_limit", timeout=10)
         assert response.status_code == 200 and "x-ratelimit-limit" in response.headers
     finally:
@@ -101,6 +108,15 @@ def test_dev_starts_dagster_with_automation_and_stops_on_ctrl_c(
                 status = {s["name"]: s["sensorState"]["status"] for s in sensors}
                 assert status["repository_change_sensor"] == "RUNNING"
                 assert status["repository_registry_sensor"] == "RUNNING"
+                # A run worker loads the definitions too: wait for one, then read everything
+                # dagster dev, its code server and that run printed.
+                while "RUN_START" not in log.read_text():
+                    assert process.poll() is None, log.read_text()[-3000:]
+                    assert time.monotonic() < deadline + 120, "no run started"
+                    time.sleep(1)
+                printed = log.read_text()
+                for notice in ("BetaWarning", "PreviewWarning", "SupersessionWarning"):
+                    assert notice not in printed, printed[-3000:]
             finally:
                 process.send_signal(signal.SIGINT)
                 code = process.wait(timeout=120)
