@@ -17,7 +17,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from prmon_pipeline.core.models import SyncMode
+from prmon_pipeline.core.models import CheckRunFailure, SyncMode
 from prmon_pipeline.core.schemas import PULL_REQUEST_SCHEMA
 
 
@@ -155,6 +155,7 @@ def plan_check_run_targets(
     refresh_open: bool = True,
     fetched_shas: Container[str] = frozenset(),
     changed_since: datetime | None = None,
+    failures: Mapping[str, CheckRunFailure] | None = None,
 ) -> list[CheckRunTarget]:
     """Head SHAs whose check runs must be fetched in this discovery.
 
@@ -169,9 +170,12 @@ def plan_check_run_targets(
     * full mode: also every PR seen whose head SHA was never fetched (``fetched_shas`` = the
       SHAs with a stored ETag): fills check runs skipped earlier by the look-back, while closed
       PRs with completed runs cost nothing (finished runs cannot change).
-    Closed PRs whose ``closed_at`` lies before ``now - lookback`` are skipped (budget guard).
+    Closed PRs whose ``closed_at`` lies before ``now - lookback`` are skipped (budget guard), and
+    so are SHAs in ``failures`` (GitHub refused them) whose retry is not yet due: they stay
+    recorded and are tried again once :func:`failure_is_due`.
     """
     heads = _current_heads(seen, known, mode == "incremental", changed_since)
+    refused = failures or {}
     window_start = None if lookback is None else now - lookback
     wanted: set[str] = set()
     unconditional: set[str] = set()
@@ -203,6 +207,7 @@ def plan_check_run_targets(
     return [
         CheckRunTarget(sha, tuple(sorted(by_sha[sha])), sha not in unconditional)
         for sha in sorted(wanted)
+        if sha not in refused or failure_is_due(refused[sha], now)
     ]
 
 
@@ -265,3 +270,60 @@ def prune_check_run_etags(etags: Mapping[str, str], relevant_shas: Iterable[str]
     """Keep ETags only for SHAs that are still some PR's head, so the cursor does not grow."""
     keep = set(relevant_shas)
     return {sha: etag for sha, etag in etags.items() if sha in keep}
+
+
+CHECK_RUN_RETRY_FIRST = timedelta(hours=1)
+CHECK_RUN_RETRY_CAP = timedelta(days=7)
+
+
+def check_run_retry_delay(attempts: int) -> timedelta:
+    """How long after its ``attempts``-th consecutive failure a refused SHA is asked again.
+
+    ``1 h * 2**(attempts - 1)``, capped at 7 days: 1 h, 2 h, 4 h … 128 h, then weekly. GitHub
+    answers 422 "No commit found for SHA" (or 404) for a commit that a force-push and garbage
+    collection removed; such a commit rarely comes back, so every request for it is a rate-limit
+    unit spent for nothing (errors count, GITHUB-API.md §5). At a 5-minute sync cadence the
+    first hour already saves 11 of 12 requests, and an hour is far longer than the moments
+    after a push when GitHub may not yet serve a new commit's checks. Doubling makes a dead SHA
+    cost ~11 requests in its first month instead of ~8,600; the weekly cap bounds how late a
+    SHA that becomes reachable again (pushed back) is seen. A SHA no PR points at any more is
+    forgotten altogether (:func:`prune_check_run_failures`), so the cap rarely matters.
+    """
+    if attempts < 1:
+        raise ValueError(f"attempts counts failures from 1, got {attempts}")
+    # 2**8 hours already exceeds the cap: never build huge numbers for a long-dead SHA.
+    delay: timedelta = CHECK_RUN_RETRY_FIRST * 2 ** min(attempts - 1, 8)
+    return min(delay, CHECK_RUN_RETRY_CAP)
+
+
+def failure_is_due(failure: CheckRunFailure, now: datetime) -> bool:
+    """True once a refused SHA may be asked again."""
+    return now >= failure.retry_after
+
+
+def next_check_run_failure(
+    previous: CheckRunFailure | None,
+    head_sha: str,
+    http_status: int,
+    message: str,
+    now: datetime,
+) -> CheckRunFailure:
+    """The failure to record after GitHub refused ``head_sha`` at ``now`` (once more, or first)."""
+    attempts = 1 if previous is None else previous.attempts + 1
+    return CheckRunFailure(
+        head_sha=head_sha,
+        http_status=http_status,
+        message=message,
+        attempts=attempts,
+        first_failed_at=now if previous is None else previous.first_failed_at,
+        last_failed_at=now,
+        retry_after=now + check_run_retry_delay(attempts),
+    )
+
+
+def prune_check_run_failures(
+    failures: Mapping[str, CheckRunFailure], relevant_shas: Iterable[str]
+) -> dict[str, CheckRunFailure]:
+    """Keep failures only for SHAs some PR (seen now or stored) still points at."""
+    keep = set(relevant_shas)
+    return {sha: failure for sha, failure in failures.items() if sha in keep}

@@ -23,7 +23,16 @@ class InvalidRepositoryKeyError(ConfigurationError, ValueError):
 
 
 class GitHubError(PrmonError):
-    """GitHub answered in a way the sync cannot use (after any retries)."""
+    """GitHub answered in a way the sync cannot use (after any retries).
+
+    ``http_status`` is the status of the final answer when there was one (None for transport
+    failures): discovery tells an error of one item (a 404/422 for one SHA's check runs) from
+    an error of the repository by it, never by parsing the message.
+    """
+
+    def __init__(self, message: str, *, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.http_status = http_status
 
 
 class TransientGitHubError(GitHubError):
@@ -44,6 +53,26 @@ class RateLimitedError(GitHubError):
 
 class PermissionDeniedError(GitHubError):
     """A 401/403/404 that is not a rate limit: never retried, reported per repository."""
+
+
+class RepositoryReplacedError(GitHubError):
+    """``repository`` now names another GitHub repository than the one mirrored so far.
+
+    Deleted and re-created, or another repository renamed into the name: GitHub's id differs
+    from the stored one. Raised by discovery on the first page that shows it, before any more
+    requests are spent on the other repository.
+    """
+
+    def __init__(self, repository: str, expected_id: int, seen_id: int) -> None:
+        super().__init__(
+            f"{repository}: the name now belongs to GitHub repository {seen_id}, not {expected_id}"
+        )
+        self.repository = repository
+        self.expected_id = expected_id
+        self.seen_id = seen_id
+
+    def __reduce__(self) -> tuple[type[RepositoryReplacedError], tuple[str, int, int]]:
+        return (type(self), (self.repository, self.expected_id, self.seen_id))
 
 
 class MalformedResponseError(GitHubError):

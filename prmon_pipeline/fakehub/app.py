@@ -42,6 +42,7 @@ from prmon_pipeline.fakehub.responses import (
     Result,
     error,
     if_none_match,
+    no_commit,
     not_found,
 )
 from prmon_pipeline.fakehub.routes import Target, parse_path, query_pairs
@@ -260,10 +261,12 @@ class Hub:
         if refused is not None:
             return refused
         route = req.target.route
-        fault = self.faults.pick(route) if route != "unknown" else None
+        fault = self.faults.pick(route, req.target.arg) if route != "unknown" else None
         if fault is None:
             return self._route(req)
         self.counters.faults += 1
+        if fault.kind in ("no_commit", "404"):  # one item gone: see fakehub.faults
+            return no_commit(req.target.arg) if fault.kind == "no_commit" else not_found()
         if fault.kind == "slow":
             await asyncio.sleep(fault.delay)
         elif fault.kind not in ("reset", "truncated", "malformed"):

@@ -1,8 +1,14 @@
-"""Injectable failures per route: 5xx (JSON or HTML), slow answers, resets, broken JSON.
+"""Injectable failures per route: 5xx (JSON or HTML), slow answers, resets, broken JSON,
+and items that are gone.
 
 GitHub answers 5xx with JSON ``{"message": "Server Error"}`` or an HTML page, terminates
 requests slower than 10 s, and connections drop (GITHUB-API.md sections 6 and 10.7). Faults
 fire with a seeded probability so a run with the same ``fault_seed`` fails the same requests.
+
+``no_commit`` is what GitHub answers for the check runs of a commit that a force-push and
+garbage collection removed, while a PR may still name it: 422 ``No commit found for SHA: …``.
+``404`` is GitHub's ``Not Found`` (a PR deleted between two requests, say). Both are meant for
+one item: give ``ref`` (the route's argument, a SHA for ``check_runs``, a number for ``pull``).
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ KINDS = (
     "reset",
     "truncated",
     "malformed",
+    "no_commit",
+    "404",
 )
 
 _JSON_BODIES = {
@@ -57,7 +65,9 @@ class FaultSpec:
     """Inject ``kind`` on ``route`` with probability ``rate``, at most ``count`` times.
 
     ``delay`` is the extra latency of ``slow`` faults in seconds (default just over GitHub's
-    10 s cut-off, so a client with a 10 s timeout times out).
+    10 s cut-off, so a client with a 10 s timeout times out). ``ref`` limits the fault to
+    requests whose route argument is exactly this (one SHA's check runs on every page, one PR
+    number), so one item fails while the rest of the repository answers.
     """
 
     route: str = "*"
@@ -65,6 +75,7 @@ class FaultSpec:
     rate: float = 1.0
     count: int | None = None
     delay: float = 10.5
+    ref: str | None = None
 
     def __post_init__(self) -> None:
         if self.route not in ROUTES:
@@ -112,10 +123,15 @@ class FaultInjector:
         """Deactivate all faults."""
         self.specs.clear()
 
-    def pick(self, route: str) -> FaultSpec | None:
-        """The fault to inject on this request, if any (first matching spec that fires)."""
+    def pick(self, route: str, arg: str = "") -> FaultSpec | None:
+        """The fault to inject on this request, if any (first matching spec that fires).
+
+        ``arg`` is the route's argument (a SHA, a PR number), matched against a spec's ``ref``.
+        """
         for spec in self.specs:
             if spec.route not in ("*", route):
+                continue
+            if spec.ref is not None and spec.ref != arg:
                 continue
             if spec.rate < 1.0 and self.rng.random() >= spec.rate:
                 continue

@@ -19,9 +19,9 @@ from prmon_pipeline.fakehub.render import pr_full
 from prmon_pipeline.fakehub.render_repository import full_repo_json
 from prmon_pipeline.fakehub.responses import (
     Result,
-    error,
     http_date,
     moved,
+    no_commit,
     not_found,
     validation_failed,
 )
@@ -86,7 +86,7 @@ def _check_runs(world: World, cache: PageCache, repo: Repository, req: RouteRequ
     ref = req.target.arg
     commit = world.commit(repo, ref)
     if commit is None:
-        return error(422, f"No commit found for SHA: {ref}")
+        return no_commit(ref)
     page = pages.check_runs_page(world, cache, commit, req.params)
     return _page_result(page, req, f"/repositories/{repo.id}/commits/{ref}/check-runs")
 

@@ -14,6 +14,9 @@ import orjson
 
 JSON_TYPE = b"application/json; charset=utf-8"
 DOCS = "https://docs.github.com/rest"
+CHECK_RUNS_FOR_REF_DOCS = (
+    "https://docs.github.com/rest/checks/runs#list-check-runs-for-a-git-reference"
+)
 
 STATIC_HEADERS: list[tuple[bytes, bytes]] = [
     (b"server", b"GitHub.com"),
@@ -70,6 +73,16 @@ def error(status: int, message: str, docs: str = DOCS, **extra: object) -> Resul
 def not_found() -> Result:
     """GitHub's 404 (also what it answers for resources you may not see)."""
     return error(404, "Not Found")
+
+
+def no_commit(ref: str) -> Result:
+    """GitHub's 422 for check runs of a ref that names no commit (or one garbage-collected).
+
+    Recorded with ``gh api``: ``{"message":"No commit found for SHA: <sha>",
+    "documentation_url":"https://docs.github.com/rest/checks/runs#list-check-runs-for-a-git-reference",
+    "status":"422"}``.
+    """
+    return error(422, f"No commit found for SHA: {ref}", CHECK_RUNS_FOR_REF_DOCS)
 
 
 def validation_failed(resource: str, field_name: str) -> Result:

@@ -185,8 +185,10 @@ class GitHubClient:
         attempts = _Attempts()
         while True:
             await self._respect_block(tallies)
+            status: int | None = None
             try:
                 response = await self._send(url, params, etag, tallies)
+                status = response.status_code
                 decision = classify_response(
                     response.status_code,
                     response.headers,
@@ -200,7 +202,7 @@ class GitHubClient:
                 decision = Decision(Outcome.RETRY, reason=type(exc).__name__)
             if decision.outcome in (Outcome.OK, Outcome.NOT_MODIFIED):
                 return _answer(response, data, tallies)
-            await self._recover(decision, attempts, where, tallies)
+            await self._recover(decision, attempts, where, tallies, status)
 
     async def _recover(
         self,
@@ -208,12 +210,19 @@ class GitHubClient:
         attempts: _Attempts,
         where: str,
         tallies: tuple[RequestTally, ...],
+        status: int | None = None,
     ) -> None:
-        """Back off, or schedule a rate-limit wait, or raise the terminal error."""
+        """Back off, or schedule a rate-limit wait, or raise the terminal error.
+
+        Terminal errors carry ``status`` as ``http_status`` (a 404 is a
+        :class:`PermissionDeniedError`, a 422 a plain :class:`GitHubError`), so a caller can
+        tell one item's refusal from the repository's without reading the message.
+        """
         if decision.outcome is Outcome.RETRY:
             if attempts.retries >= self.config.max_retries:
                 raise TransientGitHubError(
-                    f"{where}: gave up after {attempts.retries} retries: {decision.reason}"
+                    f"{where}: gave up after {attempts.retries} retries: {decision.reason}",
+                    http_status=status,
                 )
             jitter = self._rng.random()
             config = self.config
@@ -241,10 +250,11 @@ class GitHubClient:
             self._blocked_until = max(self._blocked_until, until)
         elif decision.outcome is Outcome.PERMISSION:
             raise PermissionDeniedError(
-                f"{where}: {decision.reason} (no access, or it does not exist; not retried)"
+                f"{where}: {decision.reason} (no access, or it does not exist; not retried)",
+                http_status=status,
             )
         else:
-            raise GitHubError(f"{where}: {decision.reason}")
+            raise GitHubError(f"{where}: {decision.reason}", http_status=status)
 
     async def _respect_block(self, tallies: tuple[RequestTally, ...]) -> None:
         """Sleep until a rate-limit wait announced by any request has passed.

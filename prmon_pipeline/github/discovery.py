@@ -8,6 +8,13 @@ Consistency under a live ordering: list pulls is page-number pagination over ``u
 desc``, so a PR updated *during* the walk jumps to page 1 and may be skipped. After the walk,
 page 1 is asked again with the ETag it had: a 304 (free) proves nothing moved to the top;
 otherwise the top is walked again down to the newest ``updated_at`` already seen.
+
+Errors of one item do not fail the repository: a 404/422 for one SHA's check runs (GitHub's
+"No commit found for SHA" for a commit gone after a force-push) or a 404 for the one PR of a
+single-mode sync becomes an :class:`ItemFailure`; everything else is stored, and the SHA is
+backed off (``core.discovery_plan.check_run_retry_delay``). Errors of the repository (401,
+403, a 404 of the list or the repository, rate limits, transient errors after retries) are
+raised as before.
 """
 
 from __future__ import annotations
@@ -31,14 +38,23 @@ from prmon_pipeline.core.discovery_plan import (
     encode_check_run_validators,
     latest_per_number,
     newest_updated_at,
+    next_check_run_failure,
     page_reaches_cutoff,
     plan_check_run_targets,
     prune_check_run_etags,
+    prune_check_run_failures,
     walk_cutoff,
 )
-from prmon_pipeline.core.errors import ConfigurationError, MalformedResponseError
+from prmon_pipeline.core.errors import (
+    ConfigurationError,
+    GitHubError,
+    MalformedResponseError,
+    RateLimitedError,
+    RepositoryReplacedError,
+    TransientGitHubError,
+)
 from prmon_pipeline.core.github_json import parse_check_runs, parse_pull_requests
-from prmon_pipeline.core.models import SyncCursors, SyncMode
+from prmon_pipeline.core.models import ItemFailure, SyncCursors, SyncMode
 from prmon_pipeline.core.repo_key import parse_repo_key
 from prmon_pipeline.core.schemas import CHECK_RUN_SCHEMA
 from prmon_pipeline.github.client import GitHubClient, GitHubResponse, RequestTally
@@ -65,6 +81,8 @@ RSS. Compacting every 64 tables keeps it at ~1 MB for the price of one extra cop
 """
 SLICE_PULL_REQUESTS = 10_000
 """With a slice sink, a walk hands its PRs and their check runs on every this many PRs."""
+ITEM_STATUSES = frozenset({404, 422})
+"""Statuses that, for one SHA's check runs or one PR's GET, mean "this item is gone"."""
 
 T = TypeVar("T")
 
@@ -79,6 +97,8 @@ class DiscoveryStats:
     check_run_shas: int
     check_run_shas_unchanged: int
     check_runs: int
+    item_failures: int = 0
+    """Items GitHub refused (see :attr:`DiscoveryResult.item_failures`)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +108,10 @@ class DiscoveryResult:
     ``pulls_unchanged``: page 1 of the PR list answered 304 (nothing was updated). In ``full``
     mode ``pull_requests`` is the complete list (numbers absent from it were deleted).
     ``renamed_to``: the repository answered 301 and is now called this.
+    ``item_failures``: items GitHub refused in this discovery (their rows are not in the tables,
+    the repository did not fail); ``cursors.check_run_failures`` holds their back-off.
+    ``github_repository_id``: GitHub's id of the repository, when a response showed it (the
+    first PR of the first non-304 list page, the single PR, or the repository after a 301).
     """
 
     repository: str
@@ -98,6 +122,8 @@ class DiscoveryResult:
     stats: DiscoveryStats
     renamed_to: str | None
     pulls_unchanged: bool
+    item_failures: tuple[ItemFailure, ...] = ()
+    github_repository_id: int | None = None
 
 
 class _Tables:
@@ -148,7 +174,9 @@ class _Seen:
     """What every slice of a walk adds to the cursors and the stats."""
 
     fetched: list[_ChecksFetched] = field(default_factory=list)
+    failures: list[ItemFailure] = field(default_factory=list)
     heads: set[str] = field(default_factory=set)
+    numbers: set[int] = field(default_factory=set)
     pull_requests: int = 0
     check_runs: int = 0
     check_run_shas: int = 0
@@ -162,6 +190,9 @@ class _Walk:
     moved: bool
     page_count: int
     newest: datetime | None = None
+    repository_id: int | None = None
+    failure: ItemFailure | None = None
+    """Single mode: the PR itself answered 404 (nothing to store)."""
 
     def add(self, page: pa.Table) -> None:
         self.pages.add(page)
@@ -185,13 +216,17 @@ async def discover_repository(
     refresh_open_checks: bool = True,
     on_slice: SliceSink | None = None,
     slice_rows: int = SLICE_PULL_REQUESTS,
+    expected_repository_id: int | None = None,
 ) -> DiscoveryResult:
     """Discover one repository's changed PRs and check runs since ``cursors``.
 
     ``known`` is the warehouse's view (head SHA, state, whether stored checks are pending);
-    ``now`` bounds the check-run look-back for closed PRs (None = no bound). With ``on_slice``
+    ``now`` bounds the check-run look-back for closed PRs (None = no bound) and dates the
+    back-off of SHAs GitHub refuses. With ``on_slice``
     (not in full mode, which must see every PR at once to find deleted ones) a walk longer than
     ``slice_rows`` PRs hands each slice on as it is complete; the result is then the last slice.
+    With ``expected_repository_id`` (GitHub's id of the repository mirrored so far), a first
+    page showing another id raises :class:`RepositoryReplacedError` before any further request.
     """
     name = str(parse_repo_key(repository))
     if mode == "single" and pr_number is None:
@@ -211,12 +246,17 @@ async def discover_repository(
             refresh_open=refresh_open_checks,
             fetched_shas=cursors.check_run_etags.keys(),
             changed_since=cursors.pulls_watermark if mode == "incremental" else None,
+            failures=cursors.check_run_failures,
         )
         runs = _Tables()
-        fetched = await _fetch_all_check_runs(client, current, targets, cursors, tally, runs=runs)
+        fetched, failures = await _fetch_all_check_runs(
+            client, current, targets, cursors, tally, runs=runs
+        )
         check_runs = _concat_runs(runs.tables())
         seen.fetched += fetched
+        seen.failures += failures
         seen.heads.update(str(h) for h in pull_requests.column("head_sha").to_pylist())
+        seen.numbers.update(int(str(n)) for n in pull_requests.column("number").to_pylist())
         seen.pull_requests += pull_requests.num_rows
         seen.check_runs += check_runs.num_rows
         seen.check_run_shas += len(targets)
@@ -229,17 +269,32 @@ async def discover_repository(
         await on_slice(DiscoverySlice(pull_requests, await check_runs_of(pull_requests, name)))
 
     if mode == "single":
-        walk = await _fetch_single(client, name, int(pr_number or 0), tally)
+        walk = await _fetch_single(client, name, int(pr_number or 0), tally, expected_repository_id)
     else:
         cutoff = walk_cutoff(cursors.pulls_watermark, overlap) if mode == "incremental" else None
         etag = cursors.pulls_etag if mode == "incremental" else None
         sliced = _Slicing(hand_on, slice_rows) if on_slice is not None else None
-        walk = await _walk_pulls(client, name, etag, cutoff, overlap, tally=tally, sliced=sliced)
-    renamed_to = await _resolve_rename(client, name, tally) if walk.moved else None
+        walk = await _walk_pulls(
+            client,
+            name,
+            etag,
+            cutoff,
+            overlap,
+            tally=tally,
+            sliced=sliced,
+            expected_repository_id=expected_repository_id,
+        )
+    renamed_to = None
+    if walk.moved:
+        renamed_to, walk.repository_id = await _resolve_rename(client, name, tally)
+        _check_identity(name, expected_repository_id, walk.repository_id)
+    if walk.failure is not None:
+        seen.failures.append(walk.failure)
     pull_requests = latest_per_number(walk.pages.tables())
     check_runs = await check_runs_of(pull_requests, renamed_to or name)
     if mode != "full":
-        seen.heads.update(k.head_sha for k in known.values())
+        # A PR seen now points at its head now, not at the one the warehouse still holds.
+        seen.heads.update(k.head_sha for n, k in known.items() if n not in seen.numbers)
     stats = DiscoveryStats(
         cost=tally.cost(),
         pull_request_pages=walk.page_count,
@@ -247,16 +302,19 @@ async def discover_repository(
         check_run_shas=seen.check_run_shas,
         check_run_shas_unchanged=sum(f.unchanged for f in seen.fetched),
         check_runs=seen.check_runs,
+        item_failures=len(seen.failures),
     )
     return DiscoveryResult(
         name,
         mode,
         pull_requests,
         check_runs,
-        _next_cursors(cursors, mode, walk, seen),
+        _next_cursors(cursors, mode, walk, seen, now),
         stats,
         renamed_to,
         walk.unchanged,
+        item_failures=tuple(seen.failures),
+        github_repository_id=walk.repository_id,
     )
 
 
@@ -272,14 +330,57 @@ def _repo_path(repository: str) -> str:
     return "repos/" + quote(repository, safe="/")
 
 
-async def _fetch_single(
-    client: GitHubClient, repository: str, number: int, tally: RequestTally
-) -> _Walk:
-    response = await client.get(
-        f"{_repo_path(repository)}/pulls/{number}", context=repository, tally=tally
+def _is_item_error(error: GitHubError) -> bool:
+    """A final 404/422 answer (not a rate limit, not a transient failure given up on)."""
+    return error.http_status in ITEM_STATUSES and not isinstance(
+        error, (RateLimitedError, TransientGitHubError)
     )
+
+
+def _base_repository_id(item: object) -> int | None:
+    """``base.repo.id`` of one PR object (the repository the PR belongs to), if present."""
+    if not isinstance(item, dict):
+        return None
+    base = item.get("base")
+    repo = base.get("repo") if isinstance(base, dict) else None
+    ident = repo.get("id") if isinstance(repo, dict) else None
+    return ident if isinstance(ident, int) and not isinstance(ident, bool) else None
+
+
+def _check_identity(repository: str, expected: int | None, seen: int | None) -> None:
+    if expected is not None and seen is not None and seen != expected:
+        raise RepositoryReplacedError(repository, expected, seen)
+
+
+async def _fetch_single(
+    client: GitHubClient,
+    repository: str,
+    number: int,
+    tally: RequestTally,
+    expected_repository_id: int | None = None,
+) -> _Walk:
+    """GET one PR. A 404 is the PR's own failure only if the repository still answers.
+
+    GitHub answers 404 alike for a PR that does not exist and for a repository that does not
+    (or that the token may not see): one extra request, only on that 404, tells them apart.
+    """
+    path = f"{_repo_path(repository)}/pulls/{number}"
+    try:
+        response = await client.get(path, context=repository, tally=tally)
+    except GitHubError as error:
+        if not _is_item_error(error) or error.http_status != 404:
+            raise
+        probe = await client.get(_repo_path(repository), context=repository, tally=tally)
+        walk = _Walk(_Tables(), None, False, probe.moved_permanently, 0)
+        walk.repository_id = _repository_id(probe, repository)
+        _check_identity(repository, expected_repository_id, walk.repository_id)
+        walk.failure = ItemFailure("pull_request", str(number), 404, str(error))
+        return walk
+    data = _expect(response, dict, repository)
     walk = _Walk(_Tables(), None, False, response.moved_permanently, 0)
-    walk.add(_parsed(tally, parse_pull_requests, _expect(response, dict, repository), repository))
+    walk.repository_id = _base_repository_id(data)
+    _check_identity(repository, expected_repository_id, walk.repository_id)
+    walk.add(_parsed(tally, parse_pull_requests, data, repository))
     return walk
 
 
@@ -292,8 +393,13 @@ async def _walk_pulls(
     *,
     tally: RequestTally,
     sliced: _Slicing | None = None,
+    expected_repository_id: int | None = None,
 ) -> _Walk:
-    """Walk list pulls down to ``cutoff``, then re-check page 1 until it answers 304."""
+    """Walk list pulls down to ``cutoff``, then re-check page 1 until it answers 304.
+
+    The first page's first PR names the repository's GitHub id; when it is not
+    ``expected_repository_id`` the walk stops there (:class:`RepositoryReplacedError`).
+    """
     url = f"{_repo_path(repository)}/pulls"
     first = await client.get(url, params=PULLS_PARAMS, etag=etag, context=repository, tally=tally)
     if first.not_modified:
@@ -301,6 +407,8 @@ async def _walk_pulls(
     walk = _Walk(_Tables(), first.etag, False, first.moved_permanently, 0)
     page = _PullRequestPage.of(first, repository, tally)
     del first  # see _PullRequestPage
+    walk.repository_id = page.repository_id
+    _check_identity(repository, expected_repository_id, walk.repository_id)
     await _walk_from(client, repository, page, cutoff, walk, tally=tally, sliced=sliced)
     for _ in range(MAX_RECHECKS):
         top = walk.newest
@@ -328,11 +436,14 @@ class _PullRequestPage:
 
     pull_requests: pa.Table
     next_url: str | None
+    repository_id: int | None
+    """``base.repo.id`` of the page's first PR (None for an empty page)."""
 
     @classmethod
     def of(cls, response: GitHubResponse, repository: str, tally: RequestTally) -> _PullRequestPage:
         items = _expect(response, list, repository)
-        return cls(_parsed(tally, parse_pull_requests, items, repository), response.next_url)
+        table = _parsed(tally, parse_pull_requests, items, repository)
+        return cls(table, response.next_url, _base_repository_id(items[0]) if items else None)
 
 
 async def _walk_from(
@@ -356,14 +467,25 @@ async def _walk_from(
         page = _PullRequestPage.of(response, repository, tally)
 
 
-async def _resolve_rename(client: GitHubClient, repository: str, tally: RequestTally) -> str:
-    """A 301 means renamed or transferred: ask the repository (redirected) for its name now."""
+async def _resolve_rename(
+    client: GitHubClient, repository: str, tally: RequestTally
+) -> tuple[str, int | None]:
+    """A 301 means renamed or transferred: ask the repository (redirected) for its name now.
+
+    Returns the new ``owner/name`` and the repository's GitHub id.
+    """
     response = await client.get(_repo_path(repository), context=repository, tally=tally)
     data = _expect(response, dict, repository)
     full_name = data.get("full_name")
     if not isinstance(full_name, str):
         raise MalformedResponseError(f"{repository}: repository: field 'full_name' missing")
-    return str(parse_repo_key(full_name))
+    return str(parse_repo_key(full_name)), _repository_id(response, repository)
+
+
+def _repository_id(response: GitHubResponse, repository: str) -> int | None:
+    data = _expect(response, dict, repository)
+    ident = data.get("id")
+    return ident if isinstance(ident, int) and not isinstance(ident, bool) else None
 
 
 @dataclass(frozen=True)
@@ -383,20 +505,30 @@ async def _fetch_all_check_runs(
     tally: RequestTally,
     *,
     runs: _Tables,
-) -> list[_ChecksFetched]:
+) -> tuple[list[_ChecksFetched], list[ItemFailure]]:
     """Fetch every target SHA, ``max_concurrency`` at a time, gathering the rows into ``runs``.
 
     A fixed set of workers (not one task per SHA) keeps memory flat for tens of thousands of
-    SHAs; each SHA's rows are handed to ``runs`` as they arrive. The first failure cancels the
-    other workers (no request is spent for a discovery that already failed) and is raised as is.
+    SHAs; each SHA's rows are handed to ``runs`` as they arrive. A 404/422 on any page of one
+    SHA is that SHA's failure: none of its rows are kept, its ETag is left as it was, and the
+    others go on. Any other failure cancels the other workers (no request is spent for a
+    discovery that already failed) and is raised as is.
     """
     pending = iter(targets)
     fetched: list[_ChecksFetched] = []
+    failures: list[ItemFailure] = []
 
     async def worker() -> None:
         for target in pending:
             stored = cursors.check_run_etags.get(target.head_sha) if target.conditional else None
-            table, result = await _fetch_check_runs(client, repository, target, stored, tally)
+            try:
+                table, result = await _fetch_check_runs(client, repository, target, stored, tally)
+            except GitHubError as error:
+                if not _is_item_error(error):
+                    raise
+                status = int(error.http_status or 0)
+                failures.append(ItemFailure("check_runs", target.head_sha, status, str(error)))
+                continue
             runs.add(table)
             fetched.append(result)
 
@@ -407,7 +539,7 @@ async def _fetch_all_check_runs(
                 group.create_task(worker())
     except BaseExceptionGroup as failed:
         raise failed.exceptions[0]  # noqa: B904 - the worker's own error, with its traceback
-    return fetched
+    return fetched, failures
 
 
 async def _fetch_check_runs(
@@ -459,21 +591,40 @@ def _concat_runs(tables: list[pa.Table]) -> pa.Table:
     return pa.concat_tables(non_empty) if non_empty else CHECK_RUN_SCHEMA.empty_table()
 
 
-def _next_cursors(cursors: SyncCursors, mode: SyncMode, walk: _Walk, seen: _Seen) -> SyncCursors:
-    """Watermark = newest ``updated_at`` seen (never moved back); ETags of what was read."""
+def _next_cursors(
+    cursors: SyncCursors, mode: SyncMode, walk: _Walk, seen: _Seen, now: datetime
+) -> SyncCursors:
+    """Watermark = newest ``updated_at`` seen (never moved back); ETags of what was read.
+
+    A SHA read successfully loses its failure; a refused one gets its next back-off; failures
+    and ETags of SHAs no PR points at any more are dropped.
+    """
     etags = dict(cursors.check_run_etags)
+    failures = dict(cursors.check_run_failures)
     for result in seen.fetched:
+        failures.pop(result.head_sha, None)
         if result.validators is None:
             etags.pop(result.head_sha, None)
         else:
             etags[result.head_sha] = result.validators
+    for item in seen.failures:
+        if item.kind == "check_runs":
+            failures[item.key] = next_check_run_failure(
+                failures.get(item.key), item.key, item.http_status, item.message, now
+            )
     etags = prune_check_run_etags(etags, seen.heads)
+    failures = prune_check_run_failures(failures, seen.heads)
     if mode == "single":
-        return replace(cursors, check_run_etags=etags)
+        return replace(cursors, check_run_etags=etags, check_run_failures=failures)
     watermark = cursors.pulls_watermark
     if walk.newest is not None and (watermark is None or walk.newest > watermark):
         watermark = walk.newest
-    return SyncCursors(pulls_watermark=watermark, pulls_etag=walk.first_etag, check_run_etags=etags)
+    return SyncCursors(
+        pulls_watermark=watermark,
+        pulls_etag=walk.first_etag,
+        check_run_etags=etags,
+        check_run_failures=failures,
+    )
 
 
 def _expect(response: GitHubResponse, kind: type[T], repository: str) -> T:

@@ -90,3 +90,51 @@ def test_fault_spec_validation() -> None:
         FaultSpec(kind="418")
     with pytest.raises(ValueError, match="route"):
         FaultSpec(route="issues")
+
+
+def test_no_commit_fails_one_shas_check_runs_like_github(
+    world: World, make_app: AppFactory
+) -> None:
+    """GitHub's answer for a commit gone after a force-push: 422 on every page, that SHA only."""
+    app = make_app()
+    name = world.repository_names()[0]
+    gone, other = (pr["head"]["sha"] for pr in world.pull_requests(name)[:2])
+    app.state.hub.faults.add(FaultSpec(route="check_runs", kind="no_commit", ref=gone))
+    with sync_client(app) as client:
+        response = client.get(f"/repos/{name}/commits/{gone}/check-runs", params={"page": 2})
+        assert response.status_code == 422
+        assert response.json() == {
+            "message": f"No commit found for SHA: {gone}",
+            "documentation_url": (
+                "https://docs.github.com/rest/checks/runs#list-check-runs-for-a-git-reference"
+            ),
+            "status": "422",
+        }
+        assert "x-ratelimit-remaining" in response.headers  # and it costs a unit, like GitHub
+        assert client.get(f"/repos/{name}/commits/{other}/check-runs").status_code == 200
+        assert client.get(f"/repos/{name}/pulls").status_code == 200
+        # Repeats: a gone commit stays gone.
+        assert client.get(f"/repos/{name}/commits/{gone}/check-runs").status_code == 422
+    assert app.state.hub.counters.faults == 2
+
+
+def test_an_unknown_sha_gets_the_same_422(world: World, make_app: AppFactory) -> None:
+    app = make_app()
+    name, sha = world.repository_names()[0], "0" * 40
+    with sync_client(app) as client:
+        response = client.get(f"/repos/{name}/commits/{sha}/check-runs")
+    assert response.status_code == 422
+    assert response.json()["message"] == f"No commit found for SHA: {sha}"
+    assert response.json()["documentation_url"].endswith("#list-check-runs-for-a-git-reference")
+
+
+def test_a_404_for_one_pull_request(world: World, make_app: AppFactory) -> None:
+    app = make_app()
+    name = world.repository_names()[0]
+    number = world.pull_requests(name)[0]["number"]
+    app.state.hub.faults.add(FaultSpec(route="pull", kind="404", ref=str(number)))
+    with sync_client(app) as client:
+        response = client.get(f"/repos/{name}/pulls/{number}")
+        assert (response.status_code, response.json()["message"]) == (404, "Not Found")
+        other = world.pull_requests(name)[1]["number"]
+        assert client.get(f"/repos/{name}/pulls/{other}").status_code == 200

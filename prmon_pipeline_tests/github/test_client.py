@@ -277,6 +277,7 @@ def test_permission_errors_are_not_retried_and_never_show_the_token(
         async with mock_client(handler, clock) as client:
             with pytest.raises(PermissionDeniedError) as caught:
                 await client.get("repos/a/b/pulls", context="a/b")
+            assert caught.value.http_status == status  # discovery classifies by it
             text = str(caught.value)
             assert text.startswith("a/b: GET /repos/a/b/pulls")
             assert message in text
@@ -296,8 +297,9 @@ def test_validation_error_fails_without_retry() -> None:
 
     async def scenario() -> None:
         async with mock_client(handler, clock) as client:
-            with pytest.raises(GitHubError, match="422 Validation Failed"):
+            with pytest.raises(GitHubError, match="422 Validation Failed") as caught:
                 await client.get("repos/a/b/pulls")
+            assert type(caught.value) is GitHubError and caught.value.http_status == 422
             assert client.counters.retries == 0
 
     run(scenario())
