@@ -133,7 +133,8 @@ def merge_pull_requests_sql() -> str:
         " ON t.repository_id = %(repository_id)s AND t.number = s.number"
         " WHEN MATCHED AND s.updated_at >= t.updated_at"
         f" AND (t.deleted_at IS NOT NULL OR {_distinct(data_columns, 't', 's')})"
-        f" THEN UPDATE SET {assignments}, deleted_at = NULL, synced_at = now()"
+        f" THEN UPDATE SET {assignments}, deleted_at = NULL, deleted_reason = NULL,"
+        " synced_at = now()"
         f" WHEN NOT MATCHED THEN INSERT (repository_id, {column_list(columns)})"
         f" VALUES (%(repository_id)s, {column_list(columns, 's.')})"
     )

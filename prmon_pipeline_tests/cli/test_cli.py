@@ -9,6 +9,7 @@ import pytest
 from prmon_pipeline.cli import main
 from prmon_pipeline.cli import sync as cli_sync
 from prmon_pipeline.fakehub import World
+from prmon_pipeline.warehouse.migrations import load_migrations
 
 pytestmark = pytest.mark.usefixtures("cli_env")
 
@@ -21,7 +22,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 def test_db_migrate_is_idempotent(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "db", "migrate")
-    assert code == 0 and "applied 1 migration(s): 001_warehouse" in out
+    names = [f"{m.version:03d}_{m.name}" for m in load_migrations()]
+    assert names[0] == "001_warehouse"
+    assert code == 0 and f"applied {len(names)} migration(s): {', '.join(names)}" in out
     code, out, _ = run(capsys, "db", "migrate", "--json")
     assert code == 0 and json.loads(out) == {"applied": []}
 
