@@ -35,7 +35,8 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
             {
                 "healthy": healthy,
                 "repositories": [
-                    {**r.as_dict(), "problems": problems[r.full_name]} for r in repositories
+                    {**r.as_dict(), "problems": problems[r.full_name], "notes": r.notes()}
+                    for r in repositories
                 ],
             }
         )
@@ -53,6 +54,7 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
                 "check runs",
                 "rate limit left",
                 "problems",
+                "notes",
             ],
             [
                 (
@@ -66,6 +68,7 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
                     r.check_runs,
                     r.rate_limit_remaining,
                     "; ".join(problems[r.full_name]) or "ok",
+                    "; ".join(r.notes()),
                 )
                 for r in repositories
             ],
