@@ -8,6 +8,7 @@ from prmon_pipeline.cli.output import print_json, print_table, stdout
 from prmon_pipeline.cli.settings import Settings
 from prmon_pipeline.core.repo_key import parse_repo_key
 from prmon_pipeline.warehouse.repositories import (
+    Repository,
     add_repository,
     list_repositories,
     remove_repository,
@@ -27,7 +28,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     remove.set_defaults(handler=remove_command)
     listing = verbs.add_parser("list", help="list registered repositories")
-    listing.add_argument("--all", action="store_true", help="include removed repositories")
+    listing.add_argument(
+        "--all",
+        action="store_true",
+        help="include removed repositories, and those retired when their name came to mean"
+        " another GitHub repository",
+    )
     listing.add_argument("--json", action="store_true", help="print as JSON")
     listing.set_defaults(handler=list_command)
 
@@ -53,18 +59,42 @@ def remove_command(args: argparse.Namespace, settings: Settings) -> int:
 
 def list_command(args: argparse.Namespace, settings: Settings) -> int:
     with settings.warehouse() as conn:
-        repositories = list_repositories(conn, include_inactive=args.all)
+        repositories = list_repositories(conn, include_inactive=args.all, include_retired=args.all)
     if args.json:
         print_json(
             [
-                {"full_name": r.full_name, "active": r.active, "failure_count": r.failure_count}
+                {
+                    "full_name": r.full_name,
+                    "active": r.active,
+                    "failure_count": r.failure_count,
+                    "github_id": r.github_id,
+                    "retired_at": r.retired_at,
+                    "retired_reason": r.retired_reason,
+                }
                 for r in repositories
             ]
         )
         return 0
     print_table(
         "repositories",
-        ["repository", "active", "last success", "failures"],
-        [(r.full_name, r.active, r.last_success_at, r.failure_count) for r in repositories],
+        ["repository", "active", "last success", "failures", "github id", "retired"],
+        [
+            (
+                r.full_name,
+                r.active,
+                r.last_success_at,
+                r.failure_count,
+                r.github_id,
+                _retired(r),
+            )
+            for r in repositories
+        ],
     )
     return 0
+
+
+def _retired(repository: Repository) -> str:
+    """``retired <date>: <reason>`` for a row whose name came to mean another repository."""
+    if repository.retired_at is None:
+        return ""
+    return f"retired {repository.retired_at:%Y-%m-%d}: {repository.retired_reason}"

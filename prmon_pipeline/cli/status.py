@@ -39,7 +39,8 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
             {
                 "healthy": healthy,
                 "repositories": [
-                    {**r.as_dict(), "problems": problems[r.full_name]} for r in repositories
+                    {**r.as_dict(), "problems": problems[r.full_name], "notes": r.notes()}
+                    for r in repositories
                 ],
             }
         )
@@ -57,6 +58,7 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
                 "check runs",
                 "rate limit left",
                 "problems",
+                "notes",
             ],
             [
                 (
@@ -70,6 +72,7 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
                     r.check_runs,
                     r.rate_limit_remaining,
                     "; ".join(problems[r.full_name]) or "ok",
+                    "; ".join(r.notes()),
                 )
                 for r in repositories
             ],

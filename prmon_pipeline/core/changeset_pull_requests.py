@@ -21,6 +21,7 @@ from prmon_pipeline.core.schemas import (
     PULL_REQUEST_SCHEMA,
     TEXT,
 )
+from prmon_pipeline.core.state_history import recorded_transition_expr
 
 SNAPSHOT_SUFFIX = "__snapshot"
 CHANGED_SUFFIX = "__changed"
@@ -28,7 +29,6 @@ COMPARED_PULL_REQUEST_COLUMNS: tuple[str, ...] = tuple(
     name for name in PULL_REQUEST_COLUMNS if name not in PULL_REQUEST_KEY
 )
 TIMESTAMP_TEXT_FORMAT = "%Y-%m-%dT%H:%M:%S%.6fZ"
-TERMINAL_STATE = "merged"
 
 _PR_FIELD_CHANGE_FIELDS: list[pa.Field[Any]] = [
     pa.field("number", pa.int64(), nullable=False),
@@ -141,18 +141,18 @@ def first_seen_transitions(new: pl.DataFrame) -> pl.DataFrame:
         pl.col("number"),
         pl.lit(None, dtype=pl.String).alias("from_state"),
         pl.col("state").alias("to_state"),
-    )
+    ).filter(recorded_transition_expr(pl.col("from_state"), pl.col("to_state")))
 
 
 def is_state_transition() -> pl.Expr:
-    """The state moved, and not away from ``merged``: a merged PR cannot reopen or un-merge.
+    """The state moved in a way the history records (``core.state_history``, the rule the load's
+    SQL follows too): never away from ``merged``, which GitHub does not allow.
 
-    GitHub never reports that; if a row says so anyway the field change still shows it, but the
-    history does not record an impossible transition. The load recomputes transitions inside
-    its transaction; this table is for reporting and dry runs.
+    If a row says so anyway the field change still shows it, but neither this table nor the
+    load's ``pr_state_history`` records the impossible transition.
     """
     old_state = pl.col(snapshot_column("state"))
-    return pl.col(changed_column("state")) & (old_state != TERMINAL_STATE)
+    return pl.col(changed_column("state")) & recorded_transition_expr(old_state, pl.col("state"))
 
 
 def observed_transitions(updated: pl.DataFrame) -> pl.DataFrame:

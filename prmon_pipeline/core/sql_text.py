@@ -28,6 +28,7 @@ from collections.abc import Iterable
 import pyarrow as pa
 
 from prmon_pipeline.core.schemas import CHECK_RUN_SCHEMA, PULL_REQUEST_SCHEMA
+from prmon_pipeline.core.state_history import recorded_transition_sql
 
 SCHEMA = "prmon"
 STAGE_PULL_REQUESTS = "stage_pull_requests"
@@ -133,7 +134,8 @@ def merge_pull_requests_sql() -> str:
         " ON t.repository_id = %(repository_id)s AND t.number = s.number"
         " WHEN MATCHED AND s.updated_at >= t.updated_at"
         f" AND (t.deleted_at IS NOT NULL OR {_distinct(data_columns, 't', 's')})"
-        f" THEN UPDATE SET {assignments}, deleted_at = NULL, synced_at = now()"
+        f" THEN UPDATE SET {assignments}, deleted_at = NULL, deleted_reason = NULL,"
+        " synced_at = now()"
         f" WHEN NOT MATCHED THEN INSERT (repository_id, {column_list(columns)})"
         f" VALUES (%(repository_id)s, {column_list(columns, 's.')})"
     )
@@ -144,6 +146,9 @@ def state_history_sql() -> str:
 
     ``changed_at`` is the best time GitHub gives for the transition: ``merged_at`` for a merge,
     ``closed_at`` for a close, ``created_at`` when first seen open, else ``updated_at`` (reopen).
+    Which changes count is ``core.state_history``'s rule, the one the changeset's
+    ``state_transitions`` follows: a state that moved away from ``merged`` is stored but not
+    recorded as a transition.
     """
     return (
         "INSERT INTO "
@@ -159,6 +164,7 @@ def state_history_sql() -> str:
         f" JOIN {quote_ident(STAGE_PULL_REQUESTS)} s ON s.number = t.number"
         f" LEFT JOIN {quote_ident(PRIOR_STATES)} p ON p.id = t.id"
         " WHERE t.repository_id = %(repository_id)s AND t.state IS DISTINCT FROM p.state"
+        f" AND {recorded_transition_sql('p.state', 't.state')}"
     )
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
 from prmon_pipeline.cli import main
 from prmon_pipeline.cli import sync as cli_sync
 from prmon_pipeline.fakehub import World
+from prmon_pipeline.warehouse.connection import connect
 from prmon_pipeline.warehouse.migrations import load_migrations
+from prmon_pipeline.warehouse.repositories import get_repository, replace_repository
 
 pytestmark = pytest.mark.usefixtures("cli_env")
 
@@ -41,6 +44,39 @@ def test_repos_add_list_remove(capsys: pytest.CaptureFixture[str], world: World)
     assert [r["full_name"] for r in json.loads(out)] == [first]
     code, out, _ = run(capsys, "repos", "list", "--all", "--json")
     assert {r["full_name"]: r["active"] for r in json.loads(out)} == {first: True, second: False}
+
+
+def test_a_replaced_repository_shows_in_status_and_repos_list_all(
+    capsys: pytest.CaptureFixture[str], world: World, warehouse_url: str
+) -> None:
+    first, _ = world.repository_names()
+    assert run(capsys, "repos", "add", first)[0] == 0
+    with connect(warehouse_url, autocommit=True) as conn:
+        old = get_repository(conn, first)
+        replace_repository(
+            conn,
+            old,
+            new_github_id=424242,
+            reason="the name now belongs to GitHub repository 424242",
+            now=datetime(2026, 3, 4, tzinfo=UTC),
+        )
+    _, out, _ = run(capsys, "status", "--json")
+    (status,) = json.loads(out)["repositories"]
+    assert status["notes"] == [
+        "replaced 2026-03-04: the name now belongs to GitHub repository 424242"
+    ]
+    _, out, _ = run(capsys, "status")
+    assert "replaced 2026-03-04" in out
+    _, out, _ = run(capsys, "repos", "list", "--json")
+    assert [(r["full_name"], r["retired_at"]) for r in json.loads(out)] == [(first, None)]
+    _, out, _ = run(capsys, "repos", "list", "--all", "--json")
+    listed = [(r["active"], r["github_id"], r["retired_reason"]) for r in json.loads(out)]
+    assert listed == [
+        (True, 424242, None),
+        (False, None, "the name now belongs to GitHub repository 424242"),
+    ]
+    _, out, _ = run(capsys, "repos", "list", "--all")
+    assert "retired 2026-03-04" in out
 
 
 @pytest.mark.parametrize(
