@@ -28,6 +28,7 @@ SUMMARY_COLUMNS = (
     "checks new",
     "updated",
     "transitions",
+    "items skipped",
     "requests",
     "304s",
     "seconds",
@@ -143,6 +144,10 @@ async def _run(
                 f"{figures.check_runs_seen} check runs seen in "
                 f"{figures.cost.requests} requests ({figures.cost.not_modified} free 304s)"
             )
+            if figures.replaced:
+                line += f"; replaced an earlier repository of this name ({figures.replaced})"
+            for failure in figures.item_failures:
+                line += f"\n  skipped, backed off: {failure}"
         else:
             line = f"{outcome.repository}: FAILED"
         progress.console.print(line, markup=False, highlight=False)
@@ -181,6 +186,7 @@ def summary_row(outcome: SyncOutcome) -> tuple[object, ...]:
         counts.check_runs_new,
         counts.check_runs_updated,
         counts.state_changes,
+        counts.item_errors,
         f.cost.requests,
         f.cost.not_modified,
         f"{f.total_seconds:.2f}",

@@ -120,6 +120,7 @@ SYNC_RUN_COUNT_COLUMNS: tuple[str, ...] = (
     "check_runs_new",
     "check_runs_updated",
     "state_changes",
+    "item_errors",
 )
 """``sync_runs`` columns named exactly as the :class:`LoadCounts` fields they hold."""
 

@@ -18,7 +18,7 @@ from typing import Any, cast
 import pyarrow as pa
 
 from prmon_pipeline.core.costs import ApiCost
-from prmon_pipeline.core.models import SyncCursors, SyncMode
+from prmon_pipeline.core.models import CheckRunFailure, ItemFailure, SyncCursors, SyncMode
 from prmon_pipeline.github.discovery import DiscoveryResult, DiscoveryStats
 
 RECEIPT_KEY = b"prmon.discovery"
@@ -41,7 +41,18 @@ def attach_receipt(discovery: DiscoveryResult, started_at: datetime) -> pa.Table
             ),
             "pulls_etag": cursors.pulls_etag,
             "check_run_etags": cursors.check_run_etags,
+            "check_run_failures": [
+                {
+                    **asdict(f),
+                    "first_failed_at": f.first_failed_at.isoformat(),
+                    "last_failed_at": f.last_failed_at.isoformat(),
+                    "retry_after": f.retry_after.isoformat(),
+                }
+                for f in cursors.check_run_failures.values()
+            ],
         },
+        "item_failures": [asdict(f) for f in discovery.item_failures],
+        "github_repository_id": discovery.github_repository_id,
         "stats": asdict(discovery.stats),
         "renamed_to": discovery.renamed_to,
         "pulls_unchanged": discovery.pulls_unchanged,
@@ -71,9 +82,26 @@ def restore_discovery(
             pulls_watermark=datetime.fromisoformat(watermark) if watermark else None,
             pulls_etag=cursors["pulls_etag"],
             check_run_etags=dict(cursors["check_run_etags"]),
+            check_run_failures={
+                f["head_sha"]: _failure(f) for f in cursors.get("check_run_failures", [])
+            },
         ),
         stats=DiscoveryStats(**{**receipt["stats"], "cost": ApiCost(**receipt["stats"]["cost"])}),
         renamed_to=receipt["renamed_to"],
         pulls_unchanged=bool(receipt["pulls_unchanged"]),
+        item_failures=tuple(ItemFailure(**f) for f in receipt.get("item_failures", [])),
+        github_repository_id=receipt.get("github_repository_id"),
     )
     return result, datetime.fromisoformat(receipt["started_at"])
+
+
+def _failure(stored: dict[str, Any]) -> CheckRunFailure:
+    return CheckRunFailure(
+        head_sha=str(stored["head_sha"]),
+        http_status=int(stored["http_status"]),
+        message=str(stored["message"]),
+        attempts=int(stored["attempts"]),
+        first_failed_at=datetime.fromisoformat(stored["first_failed_at"]),
+        last_failed_at=datetime.fromisoformat(stored["last_failed_at"]),
+        retry_after=datetime.fromisoformat(stored["retry_after"]),
+    )

@@ -177,7 +177,7 @@ def population(cfg: WorldConfig, rng: random.Random) -> Population:
         app.json = app_json(app, apps_owner, cfg.api_url, cfg.html_url)
     start = int(cfg.start.timestamp())
     for i in range(cfg.repositories):
-        repo_id = 400_000_000 + cfg.seed % 997 * 100_000 + i * 1013
+        repo_id = world_repository_base_id(cfg) + i * 1013
         created = start - cfg.history_days * 86400 - rng.randint(86400, 900 * 86400)
         repo = Repository(
             id=repo_id,
@@ -299,3 +299,15 @@ def generate(cfg: WorldConfig) -> tuple[Population, random.Random]:
         head = pop.commits[pr.head_sha]
         head.created_at = min(head.created_at, pr.updated_at)
     return pop, rng
+
+
+def world_repository_base_id(cfg: WorldConfig) -> int:
+    """The first repository id of a world, different for every world that differs in content.
+
+    Same seed but another PR count or start time is another world (other SHAs, other PRs under
+    the same names): on GitHub those would be other repositories, with other ids, and that is
+    how a warehouse notices that a name now means another repository.
+    """
+    shape = f"{cfg.seed}:{cfg.repositories}:{cfg.prs_per_repository}:{cfg.start.isoformat()}"
+    digest = int(hashlib.sha1(shape.encode(), usedforsecurity=False).hexdigest(), 16)
+    return 400_000_000 + digest % 99_991 * 10_000

@@ -45,6 +45,10 @@ class RepositoryFigures:
     seconds: dict[str, float] = field(default_factory=dict)
     """Seconds per stage (discovery, parse — a part of discovery —, snapshot, changeset, load)."""
     renamed_to: str | None = None
+    replaced: str | None = None
+    """The name's earlier repository was retired in this run, and why."""
+    item_failures: tuple[str, ...] = ()
+    """Items GitHub refused (a commit gone, a PR gone): skipped and backed off, not fatal."""
 
     @property
     def total_seconds(self) -> float:
@@ -62,6 +66,8 @@ class RepositoryFigures:
             **count_figures(self.counts),
             **cost_figures(self.cost),
             "renamed_to": self.renamed_to,
+            "replaced": self.replaced,
+            "item_failures": list(self.item_failures),
             **{f"seconds_{stage}": round(s, 4) for stage, s in self.seconds.items()},
         }
 

@@ -26,6 +26,7 @@ from typing import TypeVar
 
 from prmon_pipeline.core.changeset import Changeset
 from prmon_pipeline.core.costs import ApiCost
+from prmon_pipeline.core.errors import RepositoryReplacedError
 from prmon_pipeline.core.repo_key import parse_repo_key
 from prmon_pipeline.github.client import GitHubClient
 from prmon_pipeline.github.discovery import DiscoveryResult
@@ -62,6 +63,8 @@ class RepositoryRun:
     repository: Repository | None = None
     cost: ApiCost | None = None
     sliced_load: SlicedLoad | None = None
+    replaced: str | None = None
+    """Why the name's earlier repository was retired in this run (None when it was not)."""
 
     def __post_init__(self) -> None:
         if self.started_at is None:
@@ -133,6 +136,8 @@ class RepositoryRun:
             cost=discovery.stats.cost,
             seconds=dict(self.durations),
             renamed_to=discovery.renamed_to,
+            replaced=self.replaced,
+            item_failures=tuple(f"{f.kind} {f.key}: {f.message}" for f in discovery.item_failures),
         )
 
 
@@ -150,7 +155,7 @@ async def sync_repository(
     """
     run = RepositoryRun(database_url, repository, options or SyncOptions(), now)
     state = await run.read_state()
-    discovery = await _discover(run, client, state)
+    discovery, state = await _discover_identified(run, client, state)
     sliced = run.sliced_load
     if sliced is not None and sliced.started:
         changeset, load = await run.stage("load", _aborting(sliced, sliced.finish(discovery)))
@@ -158,6 +163,37 @@ async def sync_repository(
         changeset = await _changeset(run, state, discovery)
         load = await _load(run, state, discovery, changeset)
     return SyncResult(run.figures(discovery, load), changeset, discovery)
+
+
+async def _discover_identified(
+    run: RepositoryRun, client: GitHubClient, state: RepositoryState
+) -> tuple[DiscoveryResult, RepositoryState]:
+    """Discovery, after which the registry knows the repository's GitHub id.
+
+    When the name now resolves to another GitHub repository (deleted and re-created, another
+    renamed into the name, a new simulated world), the old rows are retired and the new
+    repository is discovered cold, in the same run.
+    """
+    try:
+        discovery = await _discover(run, client, state)
+    except SyncError as error:
+        replaced = error.__cause__
+        if not isinstance(replaced, RepositoryReplacedError):
+            raise
+        log.warning("%s: %s; retiring the old rows and starting cold", run.name, replaced)
+        state = await run.blocking(
+            "replace repository",
+            lambda: stages.replace_repository_cold(
+                run.database_url, state, replaced.seen_id, str(replaced), run.now()
+            ),
+        )
+        run.repository = state.repository
+        run.replaced = str(replaced)
+        discovery = await _discover(run, client, state)
+    await run.blocking(
+        "read state", lambda: stages.remember_github_id(run.database_url, state, discovery)
+    )
+    return discovery, state
 
 
 async def _discover(
@@ -223,7 +259,8 @@ async def discover_step(
     """Discovery of one repository for the ``pull_requests``/``check_runs`` step."""
     run = RepositoryRun(database_url, key, _whole(options))
     state = await run.read_state()
-    return await _discover(run, client, state), run.began
+    discovery, _ = await _discover_identified(run, client, state)
+    return discovery, run.began
 
 
 async def changeset_step(

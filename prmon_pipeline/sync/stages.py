@@ -26,7 +26,13 @@ from prmon_pipeline.warehouse.audit import LoadResult, SyncAudit, record_dry_run
 from prmon_pipeline.warehouse.connection import connect
 from prmon_pipeline.warehouse.cursors import read_cursors
 from prmon_pipeline.warehouse.load import load_changeset
-from prmon_pipeline.warehouse.repositories import Repository, get_repository, rename_repository
+from prmon_pipeline.warehouse.repositories import (
+    Repository,
+    get_repository,
+    rename_repository,
+    replace_repository,
+    set_github_id,
+)
 from prmon_pipeline.warehouse.retry import with_transient_retries
 from prmon_pipeline.warehouse.snapshot import read_pull_request_index, read_snapshot
 
@@ -104,7 +110,30 @@ async def discover(
         refresh_open_checks=options.refresh_open_checks,
         on_slice=on_slice,
         slice_rows=options.slice_pull_requests,
+        expected_repository_id=state.repository.github_id,
     )
+
+
+def replace_repository_cold(
+    database_url: str, state: RepositoryState, seen_id: int, reason: str, now: datetime
+) -> RepositoryState:
+    """The name now means another GitHub repository: retire the old rows (soft delete with the
+    reason, cursors and ETags dropped) and start the new one cold under the same name."""
+    with connect(database_url, autocommit=True) as conn:
+        row = replace_repository(
+            conn, state.repository, new_github_id=seen_id, reason=reason, now=now
+        )
+    return RepositoryState(row, SyncCursors())
+
+
+def remember_github_id(
+    database_url: str, state: RepositoryState, discovery: DiscoveryResult
+) -> None:
+    """Record the repository's GitHub id the first time a sync sees it."""
+    seen = discovery.github_repository_id
+    if seen is not None and state.repository.github_id is None:
+        with connect(database_url, autocommit=True) as conn:
+            set_github_id(conn, state.repository.id, seen)
 
 
 def touched_numbers(pull_requests: pa.Table, check_runs: pa.Table) -> list[int]:
@@ -163,6 +192,7 @@ def audit_of(
         dry_run=options.dry_run,
         cost=discovery.stats.cost,
         prs_unchanged=prs_unchanged,
+        item_errors=len(discovery.item_failures),
         dagster_run_id=options.dagster_run_id,
     )
 
