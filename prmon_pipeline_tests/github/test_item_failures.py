@@ -28,11 +28,8 @@ from prmon_pipeline.warehouse.connection import connect
 from prmon_pipeline.warehouse.cursors import read_cursors
 from prmon_pipeline.warehouse.repositories import add_repository, get_repository
 from prmon_pipeline_tests.databases import migrated_throwaway_database
-from prmon_pipeline_tests.ground_truth import (
-    truth_check_runs,
-    truth_pull_requests,
-    warehouse_tables,
-)
+from prmon_pipeline_tests.ground_truth import warehouse_tables
+from prmon_pipeline_tests.world_truth import expected_check_runs, expected_pull_requests
 
 EXACT = SyncOptions(check_runs_lookback=None, refresh_open_checks=True)
 MINUTE = 60
@@ -91,8 +88,8 @@ def _failures(url: str, name: str) -> dict[str, CheckRunFailure]:
 def _assert_stored_all_but(url: str, world: World, name: str, gone: str | None) -> None:
     """Every PR, and every check run except those of ``gone``, as GitHub shows them."""
     prs, runs = warehouse_tables(url, name)
-    expected_prs = pl.from_arrow(truth_pull_requests(world, name))
-    expected_runs = pl.from_arrow(truth_check_runs(world, name))
+    expected_prs = pl.from_arrow(expected_pull_requests(world, name, stored=True))
+    expected_runs = pl.from_arrow(expected_check_runs(world, name))
     assert isinstance(expected_prs, pl.DataFrame) and isinstance(expected_runs, pl.DataFrame)
     assert_frame_equal(prs.sort("number"), expected_prs.sort("number"))
     if gone is not None:

@@ -60,4 +60,4 @@ def test_nul_in_title_and_body_is_removed_and_the_rest_stored(warehouse: str) ->
     assert _stored_text(warehouse, name, 2) == ("leading and trailing", None)
     assert_warehouse_matches(warehouse, world, name)
     again = sync_one(warehouse, world, client, name)
-    assert (again.load.prs_new, again.load.prs_updated) == (0, 0)
+    assert (again.figures.counts.prs_new, again.figures.counts.prs_updated) == (0, 0)

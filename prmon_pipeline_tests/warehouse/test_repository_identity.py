@@ -128,20 +128,21 @@ def test_the_old_rows_prs_are_soft_deleted_with_the_reason_and_stay_queryable(db
     assert runs == (2,)
 
 
-def test_optional_refused_sha_table_is_cleared_when_it_exists(db: Conn) -> None:
-    """Migration 002 (another branch) adds prmon.check_run_failures; cleared when present."""
+def test_backed_off_shas_of_the_old_repository_are_dropped(db: Conn) -> None:
+    """The old repository's ``check_run_failures`` (migration 002) go with its cursors."""
     old = _synced(db, _name())
-    with db.transaction():
-        db.execute(
-            "CREATE TABLE prmon.check_run_failures (repository_id bigint NOT NULL"
-            " REFERENCES prmon.repositories (id) ON DELETE CASCADE, head_sha text NOT NULL)"
-        )
-        db.execute("INSERT INTO prmon.check_run_failures VALUES (%s, 'dead')", (old.id,))
-        new = _replace(db, old)
-        left = db.execute("SELECT count(*) FROM prmon.check_run_failures").fetchone()
-        assert left == (0,)
-        assert new.active
-        raise psycopg.Rollback
+    db.execute(
+        "INSERT INTO prmon.check_run_failures (repository_id, head_sha, http_status, error,"
+        " attempts, first_failed_at, last_failed_at, retry_after)"
+        " VALUES (%s, 'dead', 422, 'No commit found for SHA: dead', 1, now(), now(), now())",
+        (old.id,),
+    )
+    new = _replace(db, old)
+    left = db.execute(
+        "SELECT count(*) FROM prmon.check_run_failures WHERE repository_id = %s", (old.id,)
+    ).fetchone()
+    assert left == (0,)
+    assert new.active
 
 
 def test_registry_by_name_sees_only_the_live_row(db: Conn) -> None:
