@@ -155,7 +155,7 @@ async def sync_repository(
     """
     run = RepositoryRun(database_url, repository, options or SyncOptions(), now)
     state = await run.read_state()
-    discovery, state = await _discover_identified(run, client, state)
+    discovery, state = await _discover_identified(run, client, state, slices=run.options.sliced)
     sliced = run.sliced_load
     if sliced is not None and sliced.started:
         changeset, load = await run.stage("load", _aborting(sliced, sliced.finish(discovery)))
@@ -166,7 +166,7 @@ async def sync_repository(
 
 
 async def _discover_identified(
-    run: RepositoryRun, client: GitHubClient, state: RepositoryState
+    run: RepositoryRun, client: GitHubClient, state: RepositoryState, *, slices: bool
 ) -> tuple[DiscoveryResult, RepositoryState]:
     """Discovery, after which the registry knows the repository's GitHub id.
 
@@ -175,7 +175,7 @@ async def _discover_identified(
     repository is discovered cold, in the same run.
     """
     try:
-        discovery = await _discover(run, client, state)
+        discovery = await _discover(run, client, state, slices=slices)
     except SyncError as error:
         replaced = error.__cause__
         if not isinstance(replaced, RepositoryReplacedError):
@@ -189,7 +189,7 @@ async def _discover_identified(
         )
         run.repository = state.repository
         run.replaced = str(replaced)
-        discovery = await _discover(run, client, state)
+        discovery = await _discover(run, client, state, slices=slices)
     await run.blocking(
         "read state", lambda: stages.remember_github_id(run.database_url, state, discovery)
     )
@@ -197,12 +197,13 @@ async def _discover_identified(
 
 
 async def _discover(
-    run: RepositoryRun, client: GitHubClient, state: RepositoryState
+    run: RepositoryRun, client: GitHubClient, state: RepositoryState, *, slices: bool
 ) -> DiscoveryResult:
+    """Discovery; with ``slices``, a long walk is stored slice by slice as it goes."""
     known = await run.blocking(
         "read index", lambda: stages.read_index(run.database_url, state.repository.id)
     )
-    sliced = SlicedLoad(run, state) if run.options.sliced else None
+    sliced = SlicedLoad(run, state) if slices else None
     run.sliced_load = sliced
     work = stages.discover(
         client, state, known, run.options, now=run.began, on_slice=sliced.add if sliced else None
@@ -257,9 +258,10 @@ async def discover_step(
     client: GitHubClient, database_url: str, key: str, options: SyncOptions
 ) -> tuple[DiscoveryResult, datetime]:
     """Discovery of one repository for the ``pull_requests``/``check_runs`` step."""
-    run = RepositoryRun(database_url, key, _whole(options))
+    run = RepositoryRun(database_url, key, options)
     state = await run.read_state()
-    discovery, _ = await _discover_identified(run, client, state)
+    # The step persists the whole discovery for the next step: never stored in slices.
+    discovery, _ = await _discover_identified(run, client, state, slices=False)
     return discovery, run.began
 
 
@@ -295,11 +297,6 @@ async def load_step(
     state = await run.read_state()
     load = await _load(run, state, discovery, changeset)
     return load, run.durations["load"]
-
-
-def _whole(options: SyncOptions) -> SyncOptions:
-    """A Dagster step persists the whole discovery, so it is never stored in slices."""
-    return replace(options, slice_pull_requests=2**62)
 
 
 async def sync_repositories(
