@@ -7,6 +7,7 @@ import sys
 import warnings
 
 import dagster as dg
+import pytest
 
 from prmon_pipeline.dagster_notices import dagster_notices_silenced
 
@@ -30,6 +31,7 @@ def test_exactly_the_three_notice_categories_are_dropped() -> None:
     ]
 
 
+@pytest.mark.servers  # a fresh Python process: not a fast test
 def test_the_dev_code_location_loads_without_notices() -> None:
     # A fresh interpreter, every warning shown: what dagster dev's code server and runs do.
     done = subprocess.run(
