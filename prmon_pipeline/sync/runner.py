@@ -7,7 +7,9 @@ with ``status = failed``, ``failure_count + 1``, ``last_error``) and a :class:`S
 the repository and the stage is raised. Transient database errors (serialization failure,
 deadlock, lost connection, admin shutdown) are retried inside the stages first: a load is redone
 whole, so a retry is always safe. A failure that cannot be recorded (the warehouse is what
-failed) is logged, and the error says so.
+failed) is logged, and the error says so. A name that now means another GitHub repository
+(:class:`RepositoryReplacedError`) is not a failure: the old rows are retired and the new
+repository is discovered cold in the same run, with nothing recorded as failed.
 
 ``prmon sync`` runs every stage of a repository in one :func:`sync_repository` call; the Dagster
 steps run :func:`discover_step`, :func:`changeset_step` and :func:`load_step` per repository,
@@ -84,8 +86,8 @@ class RepositoryRun:
         start = time.perf_counter()
         try:
             return await work
-        except SyncError:
-            raise
+        except (SyncError, RepositoryReplacedError):
+            raise  # a replaced repository is not a failure: _discover_identified handles it
         except StageFailedError as failure:
             raise await self.fail(failure.stage, failure.cause) from failure.cause
         except Exception as exc:
@@ -176,11 +178,8 @@ async def _discover_identified(
     """
     try:
         discovery = await _discover(run, client, state, slices=slices)
-    except SyncError as error:
-        replaced = error.__cause__
-        if not isinstance(replaced, RepositoryReplacedError):
-            raise
-        log.warning("%s: %s; retiring the old rows and starting cold", run.name, replaced)
+    except RepositoryReplacedError as replaced:
+        log.warning("%s; retiring the old rows and starting cold", replaced)
         state = await run.blocking(
             "replace repository",
             lambda: stages.replace_repository_cold(
@@ -189,7 +188,10 @@ async def _discover_identified(
         )
         run.repository = state.repository
         run.replaced = str(replaced)
-        discovery = await _discover(run, client, state, slices=slices)
+        try:
+            discovery = await _discover(run, client, state, slices=slices)
+        except RepositoryReplacedError as again:  # the name moved once more, mid-run
+            raise await run.fail("discovery", again) from again
     await run.blocking(
         "read state", lambda: stages.remember_github_id(run.database_url, state, discovery)
     )

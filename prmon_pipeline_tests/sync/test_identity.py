@@ -64,6 +64,15 @@ def test_a_new_world_under_an_old_name_retires_the_old_rows_and_starts_cold(
             "SELECT count(*) FROM prmon.check_run_etags WHERE repository_id = %s", (old.id,)
         ).fetchone()
         assert etags == (0,)
+        # A replacement is not a failure: no failed sync_runs row, no failure count, on either
+        # row (the first, refused discovery used to be recorded as a failure of the old row).
+        failures = conn.execute(
+            "SELECT count(*) FILTER (WHERE s.status = 'failed'), max(r.failure_count)"
+            " FROM prmon.repositories r LEFT JOIN prmon.sync_runs s ON s.repository_id = r.id"
+            " WHERE r.id IN (%s, %s)",
+            (old.id, new.id),
+        ).fetchone()
+        assert failures == (0, 0)
 
 
 def test_the_same_world_again_is_not_a_replacement(warehouse: str) -> None:
