@@ -178,7 +178,8 @@ async def _discover_identified(
     """
     try:
         discovery = await _discover(run, client, state, slices=slices)
-    except RepositoryReplacedError as replaced:
+    except RepositoryReplacedError as error:
+        replaced = error
         log.warning("%s; retiring the old rows and starting cold", replaced)
         state = await run.blocking(
             "replace repository",
