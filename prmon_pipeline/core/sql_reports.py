@@ -37,6 +37,8 @@ STATUS_SELECT: Select = (
     ("rate_limit_remaining", "s.rate_limit_remaining"),
     ("replaced_at", "x.retired_at"),
     ("replaced_reason", "x.retired_reason"),
+    ("check_run_shas_refused", "coalesce(g.refused, 0)"),
+    ("next_refused_retry_at", "g.next_retry"),
 )
 """``prmon status``'s columns, in the field order of ``warehouse.status.RepositoryStatus``."""
 
@@ -78,13 +80,16 @@ def status_sql() -> str:
     """Every live repository's health; ``%(include_inactive)s`` adds removed ones.
 
     ``replaced_*`` name the most recent retired row of the same name, if any: the earlier
-    repository this one replaced.
+    repository this one replaced. ``check_run_shas_refused`` counts the head SHAs whose check
+    runs GitHub refuses (backed off in ``check_run_failures``), ``next_refused_retry_at`` is
+    when the first of them is asked again.
     """
-    prs, runs, syncs, repos = (
+    prs, runs, syncs, repos, refused = (
         qualified("pull_requests"),
         qualified("check_runs"),
         qualified("sync_runs"),
         qualified("repositories"),
+        qualified("check_run_failures"),
     )
     return (
         f"SELECT {select_list(STATUS_SELECT)} FROM {repos} r"
@@ -104,6 +109,8 @@ def status_sql() -> str:
         f" LEFT JOIN LATERAL (SELECT o.retired_at, o.retired_reason FROM {repos} o"
         " WHERE lower(o.full_name) = lower(r.full_name) AND o.retired_at IS NOT NULL"
         " ORDER BY o.retired_at DESC, o.id DESC LIMIT 1) x ON true"
+        " LEFT JOIN LATERAL (SELECT count(*) AS refused, min(retry_after) AS next_retry"
+        f" FROM {refused} WHERE repository_id = r.id) g ON true"
         f" WHERE r.{LIVE} AND (r.active OR %(include_inactive)s)"
         " ORDER BY r.full_name"
     )

@@ -30,6 +30,9 @@ class RepositoryStatus:
     replaced_at: datetime | None = None
     """When this repository replaced an earlier one of the same name (its row retired), if so."""
     replaced_reason: str | None = None
+    check_run_shas_refused: int = 0
+    """Head SHAs whose check runs GitHub refuses (commits gone), backed off, not a failure."""
+    next_refused_retry_at: datetime | None = None
 
     def age(self, now: datetime) -> timedelta | None:
         """Time since the last successful sync (None before the first one)."""
@@ -48,10 +51,19 @@ class RepositoryStatus:
         return found
 
     def notes(self) -> list[str]:
-        """What is worth knowing that is not a problem: the name once meant another repository."""
-        if self.replaced_at is None:
-            return []
-        return [f"replaced {self.replaced_at:%Y-%m-%d}: {self.replaced_reason}"]
+        """What is worth knowing that is not a problem: the name once meant another repository;
+        head SHAs GitHub refuses (their check runs are skipped and asked again later)."""
+        found = []
+        if self.replaced_at is not None:
+            found.append(f"replaced {self.replaced_at:%Y-%m-%d}: {self.replaced_reason}")
+        if self.check_run_shas_refused:
+            shas = "SHA" if self.check_run_shas_refused == 1 else "SHAs"
+            when = self.next_refused_retry_at
+            found.append(
+                f"{self.check_run_shas_refused} head {shas} refused by GitHub (gone commits)"
+                + (f", asked again from {when:%Y-%m-%d %H:%M} UTC" if when else "")
+            )
+        return found
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -14,6 +14,7 @@ from prmon_pipeline.warehouse.audit import SyncAudit
 from prmon_pipeline.warehouse.cursors import read_cursors, write_cursors
 from prmon_pipeline.warehouse.load import load_changeset
 from prmon_pipeline.warehouse.repositories import add_repository, remove_repository
+from prmon_pipeline.warehouse.status import read_status
 from prmon_pipeline_tests.rows import T0, pull_request, pull_requests
 from prmon_pipeline_tests.warehouse.test_load import NO_PRS, NO_RUNS
 
@@ -104,3 +105,22 @@ def test_sync_runs_has_an_item_errors_count_defaulting_to_zero(
         (repository_id, T0),
     ).fetchone()
     assert row == (0,)
+
+
+def test_status_counts_the_refused_shas_and_says_when_they_are_asked_again(
+    db: Conn, repository: tuple[int, str]
+) -> None:
+    repository_id, name = repository
+    cursors = SyncCursors(check_run_failures={A: _failure(A), B: _failure(B, 3, 404)})
+    write_cursors(db, repository_id, cursors, full=False, now=T0)
+    (status,) = [s for s in read_status(db) if s.full_name == name]
+    assert status.check_run_shas_refused == 2
+    assert status.next_refused_retry_at == min(
+        f.retry_after for f in cursors.check_run_failures.values()
+    )
+    assert status.notes() == [
+        f"2 head SHAs refused by GitHub (gone commits), asked again from "
+        f"{status.next_refused_retry_at:%Y-%m-%d %H:%M} UTC"
+    ]
+    # Refused items are not a problem of the repository (it was never synced here: that is one).
+    assert status.problems(T0, timedelta(days=1)) == ["never synced"]
