@@ -59,6 +59,7 @@ class ExecutionState:
 
     world: World
     rate_limit: JSON
+    variables: JSON = field(default_factory=dict)
     dry_run: bool = False
     resource_nodes: int | None = None
     subtree_nodes: dict[int, int] = field(default_factory=dict)
