@@ -10,6 +10,7 @@ from prmon_pipeline.fakehub import World, sync_client
 from prmon_pipeline.fakehub.model import Commit
 from prmon_pipeline_tests.fakehub.conftest import AppFactory
 from prmon_pipeline_tests.fakehub.graphql_queries import (
+    assert_valid_response,
     main_query,
     main_variables,
     post,
@@ -154,3 +155,20 @@ def test_invalid_query_error_shape(client: httpx.Client) -> None:
     assert error["locations"] == [{"line": 1, "column": 39}]
     syntax = post(client, "{ repository(", {})
     assert "data" not in syntax and syntax["errors"][0]["message"].startswith("Syntax Error")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("status", "completed"), ("name", None), ("databaseId", "1")]
+)
+def test_response_check_catches_non_conforming_data(
+    world: World, client: httpx.Client, field: str, value: object
+) -> None:
+    """The schema check every test's ``post`` applies can fail (lower-case enum, null in a
+    non-null field, a string for an Int)."""
+    name = world.repository_names()[0]
+    sha = world.pull_requests(name)[0]["head"]["sha"]
+    query, variables = main_query([1]), main_variables([(name, [sha])])
+    data = post(client, query, variables)["data"]
+    data["r0"]["h0"]["checkSuites"]["nodes"][0]["checkRuns"]["nodes"][0][field] = value
+    with pytest.raises(AssertionError):
+        assert_valid_response(query, variables, data)
