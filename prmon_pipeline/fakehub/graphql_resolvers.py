@@ -215,15 +215,20 @@ def _suite_by_id(world: World, commit: Commit, suite_id: int) -> JSON | None:
 def _object(
     repo: Repository, info: Info, oid: str | None = None, expression: str | None = None
 ) -> JSON | None:
-    """``Repository.object``: a commit of this repository by SHA (or ref expression), else null."""
+    """``Repository.object``: a commit of this repository by full SHA (``oid``) or by a branch
+    ``expression``; null when there is none (GitHub answers null, no error, for an unknown SHA).
+    """
     state = _state(info)
     if state.dry_run:
         return None
     state.spend(info)
-    ref = oid if oid is not None else expression
-    if ref is None:
-        return None
-    commit = state.world.commit(repo, ref)
+    world = state.world
+    commit = None
+    if oid is not None:
+        found = world.pop.commits.get(oid.lower())
+        commit = found if found is not None and found.repo is repo else None
+    elif expression is not None:
+        commit = world.commit(repo, expression)
     return None if commit is None else commit_source(commit)
 
 

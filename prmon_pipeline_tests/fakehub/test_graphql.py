@@ -105,6 +105,21 @@ def test_cost_and_separate_pool(world: World, make_app: AppFactory) -> None:
     assert (hub.counters.graphql_queries, hub.counters.graphql_points) == (1, 6)
 
 
+def test_oid_takes_shas_of_this_repository_only(world: World, client: httpx.Client) -> None:
+    first, second = world.repository_names()[:2]
+    repo = world.find_repository(first)
+    assert repo is not None
+    pr = next(p for p in repo.pulls.values() if p.state == "open" and not p.is_fork)
+    other_sha = world.pull_requests(second)[0]["head"]["sha"]
+    query = """query($o: String!, $n: String!, $a: GitObjectID!, $b: GitObjectID!, $e: String!) {
+      repository(owner: $o, name: $n) { a: object(oid: $a) { oid } b: object(oid: $b) { oid }
+        e: object(expression: $e) { oid } } }"""
+    owner, name = first.split("/")
+    variables = {"o": owner, "n": name, "a": pr.head_ref, "b": other_sha, "e": pr.head_ref}
+    found = post(client, query, variables)["data"]["repository"]
+    assert found == {"a": None, "b": None, "e": {"oid": pr.head_sha}}
+
+
 def test_unknown_sha_is_null_unknown_repository_not_found(
     world: World, client: httpx.Client
 ) -> None:
