@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from prmon_pipeline.fakehub import FaultSpec, HubConfig, World, WorldConfig, create_app, serve
+from prmon_pipeline.fakehub.server import argument_parser, hub_config
 
 pytestmark = pytest.mark.servers
 
@@ -108,3 +109,10 @@ def test_advance_while_serving() -> None:
             stop.set()
             thread.join()
     assert world.version > 0
+
+
+def test_command_line_sizes_the_graphql_pool() -> None:
+    parse = argument_parser().parse_args
+    assert hub_config(parse(["--rate-limit", "900"])).graphql_rate_limit is None  # = rate_limit
+    config = hub_config(parse(["--rate-limit", "900", "--graphql-rate-limit", "70"]))
+    assert (config.rate_limit, config.graphql_rate_limit) == (900, 70)
