@@ -29,7 +29,8 @@ from graphql import (
 from graphql.pyutils import Path
 
 from prmon_pipeline.fakehub.graphql_connections import GitHubError
-from prmon_pipeline.fakehub.graphql_resolvers import QUERY_ROOT, ExecutionState
+from prmon_pipeline.fakehub.graphql_resolvers import ExecutionState
+from prmon_pipeline.fakehub.graphql_root import QUERY_ROOT
 from prmon_pipeline.fakehub.graphql_schema import github_schema
 
 JSON = dict[str, Any]
