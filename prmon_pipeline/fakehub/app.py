@@ -303,7 +303,10 @@ class Hub:
         self.counters.graphql_queries += 1
         self.counters.graphql_points += answer.points
         self.counters.graphql_rate_limited += answer.rate_limited
-        return answer.result
+        result = answer.result
+        if self.config.gzip and b"gzip" in req.headers.get(b"accept-encoding", b""):
+            result.gz = gzip.compress(result.body, 1)
+        return result
 
     def _route(self, req: Request) -> Result:
         target, headers = req.target, req.headers

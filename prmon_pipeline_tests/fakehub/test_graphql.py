@@ -28,12 +28,14 @@ def _commits(world: World, full_name: str) -> list[Commit]:
 
 
 def _mixed_shas(world: World, full_name: str) -> list[str]:
-    """Head SHAs of the first PRs plus a matrix commit (>100 runs) and one without checks."""
+    """Head SHAs of the first PRs, a matrix commit (>100 runs), a commit whose runs nobody
+    asked for yet (GraphQL materialises them first), and one without checks (last)."""
     commits = _commits(world, full_name)
     matrix = next(c.sha for c in commits if c.matrix)
+    lazy = next(c.sha for c in commits if c.runs is None and c.planned_runs > 0)
     empty = next(c.sha for c in commits if c.planned_runs == 0)
     heads = [pr["head"]["sha"] for pr in world.pull_requests(full_name)[:20]]
-    return [*dict.fromkeys([*heads, matrix, empty])]
+    return [*dict.fromkeys([*heads, matrix, lazy, empty])]
 
 
 def test_main_and_follow_up_queries_match_rest(world: World, client: httpx.Client) -> None:
@@ -41,6 +43,7 @@ def test_main_and_follow_up_queries_match_rest(world: World, client: httpx.Clien
     shas = _mixed_shas(world, name)
     world.advance(3600)  # some runs in progress, some re-runs queued: all must agree
     world.rerun_check_run(name, shas[0])
+    assert world.pop.commits[shas[-2]].runs is None  # GraphQL is the first to ask
     by_graphql = runs_by_graphql(client, name, shas)
     assert set(by_graphql) == set(shas)
     matrix_runs = 0
@@ -52,6 +55,15 @@ def test_main_and_follow_up_queries_match_rest(world: World, client: httpx.Clien
         matrix_runs = max(matrix_runs, len(rest))
     assert matrix_runs > 100  # the follow-up pages were needed and followed
     assert by_graphql[shas[-1]] == []  # a commit without checks: checkSuites.nodes == []
+
+
+def test_gzip_when_accepted(world: World, client: httpx.Client) -> None:
+    request = {"query": "{ rateLimit { cost } }"}
+    zipped = client.post("/graphql", json=request)
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.json() == {"data": {"rateLimit": {"cost": 1}}}
+    plain = client.post("/graphql", json=request, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.json() == zipped.json()
 
 
 def test_order_suites_ascending_runs_newest_first(world: World, client: httpx.Client) -> None:

@@ -12,6 +12,7 @@ from prmon_pipeline.fakehub import World, sync_client
 from prmon_pipeline.fakehub.graphql_resolvers import suite_node_id
 from prmon_pipeline.fakehub.graphql_schema import SCHEMA_FILE, provenance
 from prmon_pipeline.fakehub.graphql_schema_subset import subset
+from prmon_pipeline.fakehub.server import argument_parser, hub_config
 from prmon_pipeline_tests.fakehub.conftest import AppFactory
 from prmon_pipeline_tests.fakehub.graphql_queries import JSON, main_query, main_variables, post
 
@@ -246,3 +247,10 @@ def test_schema_subset_is_closed_and_records_its_source() -> None:
     assert provenance()["package"] == "@octokit/graphql-schema"
     assert provenance()["version"] == "15.26.1"
     assert len(provenance()["sha256"]) == 64
+
+
+def test_command_line_sizes_the_graphql_pool() -> None:
+    parse = argument_parser().parse_args
+    assert hub_config(parse(["--rate-limit", "900"])).graphql_rate_limit is None  # = rate_limit
+    config = hub_config(parse(["--rate-limit", "900", "--graphql-rate-limit", "70"]))
+    assert (config.rate_limit, config.graphql_rate_limit) == (900, 70)
