@@ -18,7 +18,7 @@ from prmon_pipeline_tests.fakehub.graphql_queries import JSON, main_query, main_
 
 RUNS_OF = """query($o: String!, $n: String!, $s: GitObjectID!) {
   repository(owner: $o, name: $n) { object(oid: $s) { ... on Commit {
-    checkSuites(first: 10%s) { totalCount nodes {
+    checkSuites(first: 10%s) { totalCount pageInfo { hasNextPage endCursor } nodes {
       databaseId status conclusion app { slug databaseId }
       checkRuns(first: 100%s) { totalCount nodes { id databaseId name status conclusion } }
     } } } } }
@@ -140,6 +140,23 @@ def test_cursors_forward_and_backward(world: World, client: httpx.Client) -> Non
     assert [n["databaseId"] for n in before["nodes"]] == expected[-5:-3]
     bad = post(client, PAGE, {"id": ident, "first": 5, "after": "not a cursor"})
     assert bad["errors"][0]["type"] == "INVALID_CURSOR_ARGUMENTS"
+
+
+def test_suites_page_by_cursor(world: World, client: httpx.Client) -> None:
+    _, _, variables = _rerun_head(world)
+    every = post(client, RUNS_OF % ("", ""), variables)["data"]["repository"]["object"]
+    expected = [s["databaseId"] for s in every["checkSuites"]["nodes"]]
+    query = RUNS_OF.replace("checkSuites(first: 10%s)", "checkSuites(first: 1, after: $c%s)")
+    query = query.replace("$s: GitObjectID!)", "$s: GitObjectID!, $c: String)")
+    seen, cursor = [], None
+    while True:
+        commit = post(client, query % ("", ""), {**variables, "c": cursor})["data"]["repository"]
+        suites = commit["object"]["checkSuites"]
+        seen += [s["databaseId"] for s in suites["nodes"]]
+        if not suites["pageInfo"]["hasNextPage"]:
+            break
+        cursor = suites["pageInfo"]["endCursor"]
+    assert seen == expected and len(expected) > 1
 
 
 NODE = """query($id: ID!, $ids: [ID!]!) {
