@@ -105,23 +105,33 @@ def _repository(info: Info, owner: str, name: str, followRenames: bool = True) -
     return repository_source(repo)
 
 
+def _node_or_error(world: World, node_id: str) -> JSON | GitHubError:
+    found = resolve_node(world, node_id)
+    if found is None:
+        message = f"Could not resolve to a node with the global id of '{node_id}'"
+        return GitHubError("NOT_FOUND", message)
+    return found
+
+
 def _node(info: Info, id: str) -> JSON | None:
     state = state_of(info)
     if state.dry_run:
         return None
     state.spend(info)
-    found = resolve_node(state.world, id)
-    if found is None:
-        raise GitHubError("NOT_FOUND", f"Could not resolve to a node with the global id of '{id}'")
+    found = _node_or_error(state.world, id)
+    if isinstance(found, GitHubError):
+        raise found
     return found
 
 
-def _nodes(info: Info, ids: list[str]) -> list[JSON | None]:
+def _nodes(info: Info, ids: list[str]) -> list[JSON | GitHubError]:
+    """One entry per id; an unknown id is null with its own ``NOT_FOUND`` at ``[nodes, i]``
+    (graphql-core turns an exception in a list into that item's error)."""
     state = state_of(info)
     if state.dry_run:
         return []
     state.spend(info)
-    return [resolve_node(state.world, i) for i in ids]
+    return [_node_or_error(state.world, i) for i in ids]
 
 
 QUERY_ROOT: JSON = {

@@ -179,6 +179,10 @@ def test_node_ids_resolve(world: World, client: httpx.Client) -> None:
     )
     assert node["checkSuite"] == {"databaseId": run["check_suite"]["id"], "commit": {"oid": sha}}
     assert body["data"]["nodes"] == [{"__typename": "CheckRun", "id": run["node_id"]}, None, None]
+    assert [(e["type"], e["path"]) for e in body["errors"]] == [
+        ("NOT_FOUND", ["nodes", 1]),
+        ("NOT_FOUND", ["nodes", 2]),
+    ]
     owner, repo_name = name.split("/")
     lookup = f'repository(owner: "{owner}", name: "{repo_name}")'
     repo = post(client, f'{{ {lookup} {{ id object(expression: "{sha}") {{ id }} }} }}', {})
