@@ -199,3 +199,48 @@ def test_response_check_catches_non_conforming_data(
     data["r0"]["h0"]["checkSuites"]["nodes"][0]["checkRuns"]["nodes"][0][field] = value
     with pytest.raises(AssertionError):
         assert_valid_response(query, variables, data)
+
+
+# The contract's main query, verbatim (notes/graphql-contract.md, shared by server and client).
+CONTRACT_MAIN = """query CheckRunsByHead($o0: String!, $n0: String!, $s0_0: GitObjectID!, $s0_1: GitObjectID!, $o1: String!, $n1: String!, $s1_0: GitObjectID!) {
+  rateLimit { cost limit remaining resetAt nodeCount used }
+  r0: repository(owner: $o0, name: $n0) {
+    databaseId
+    h0: object(oid: $s0_0) { ...HeadChecks }
+    h1: object(oid: $s0_1) { ...HeadChecks }
+  }
+  r1: repository(owner: $o1, name: $n1) {
+    databaseId
+    h0: object(oid: $s1_0) { ...HeadChecks }
+  }
+}
+fragment HeadChecks on Commit {
+  oid
+  checkSuites(first: 10) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      id
+      databaseId
+      app { slug }
+      checkRuns(first: 100, filterBy: {checkType: ALL}) {
+        pageInfo { hasNextPage endCursor }
+        nodes {
+          databaseId name status conclusion startedAt completedAt detailsUrl title summary
+        }
+      }
+    }
+  }
+}"""  # noqa: E501
+
+
+def test_contract_text_verbatim(world: World, client: httpx.Client) -> None:
+    first, second = world.repository_names()[:2]
+    heads = [pr["head"]["sha"] for pr in world.pull_requests(first)[:2]]
+    other = world.pull_requests(second)[0]["head"]["sha"]
+    variables = main_variables([(first, heads), (second, [other])])
+    body = post(client, CONTRACT_MAIN, variables)
+    assert "errors" not in body
+    assert body["data"]["rateLimit"]["cost"] == 1  # 3 x (1 + 10) = 33 requests
+    assert body["data"]["rateLimit"]["nodeCount"] == 3 * 1010
+    assert body["data"]["r1"]["h0"]["oid"] == other
+    assert body["data"]["r0"]["databaseId"] == world.repository(first)["id"]
