@@ -190,8 +190,15 @@ def retire_repository_sql() -> str:
 
 
 def insert_replacement_sql() -> str:
-    """The new live row of the same name, for the repository that now bears it."""
+    """The new live row of the same name, for the repository that now bears it.
+
+    It inherits the old row's origin (an ``owner/*`` pattern, or by name: migration 005), so a
+    repository deleted and re-created under a pattern stays the pattern's.
+    """
     return (
-        f"INSERT INTO {qualified('repositories')} (owner, name, full_name, github_id)"
-        " VALUES (%(owner)s, %(name)s, %(full_name)s, %(github_id)s)" + _returning()
+        f"INSERT INTO {qualified('repositories')}"
+        " (owner, name, full_name, github_id, added_by_pattern_id, added_explicitly)"
+        " SELECT %(owner)s, %(name)s, %(full_name)s, %(github_id)s, added_by_pattern_id,"
+        f" added_explicitly FROM {qualified('repositories')} WHERE id = %(repository_id)s"
+        + _returning()
     )

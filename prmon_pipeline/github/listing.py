@@ -65,7 +65,15 @@ async def list_owner_repositories(client: GitHubClient, owner: str) -> OwnerList
     except PermissionDeniedError as exc:
         if exc.http_status != 404:
             raise
-    account = (await client.get(f"users/{login}", context=owner)).data
+    try:
+        account = (await client.get(f"users/{login}", context=owner)).data
+    except PermissionDeniedError as exc:
+        if exc.http_status != 404:
+            raise
+        raise PermissionDeniedError(
+            f"{owner}: no GitHub organisation or user of this name (or none this token may see)",
+            http_status=404,
+        ) from exc
     owner_type = account.get("type") if isinstance(account, dict) else None
     if owner_type != USER:
         raise PermissionDeniedError(

@@ -164,7 +164,11 @@ def replace_repository(
         conn.execute(sql_registry.retire_repository_sql(), params)
         row = conn.execute(
             sql_registry.insert_replacement_sql(),
-            {**_name_params(_key(old.full_name)), "github_id": new_github_id},
+            {
+                **_name_params(_key(old.full_name)),
+                "github_id": new_github_id,
+                "repository_id": old.id,
+            },
         ).fetchone()
     return _repository(row)
 

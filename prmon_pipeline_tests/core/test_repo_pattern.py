@@ -66,7 +66,9 @@ def test_a_listing_item_keeps_id_name_and_flags() -> None:
         ({"id": 7, "full_name": "a/../b", "fork": False}, "owner/name"),
     ],
 )
-def test_malformed_items_name_the_owner_and_the_field(item: dict[str, object], message: str) -> None:
+def test_malformed_items_name_the_owner_and_the_field(
+    item: dict[str, object], message: str
+) -> None:
     with pytest.raises(MalformedResponseError, match=message) as caught:
         parse_listed_repository(item, "acme")
     assert str(caught.value).startswith("acme: ")

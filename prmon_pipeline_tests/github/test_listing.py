@@ -59,7 +59,9 @@ def test_a_user_account_is_listed_by_the_user_endpoint() -> None:
 
 def test_an_unknown_owner_is_refused_as_not_found() -> None:
     world = World(WorldConfig(seed=3, repositories=1, prs_per_repository=1))
-    with pytest.raises(PermissionDeniedError, match="nobody-here") as caught:
+    with pytest.raises(
+        PermissionDeniedError, match="nobody-here: no GitHub organisation"
+    ) as caught:
         listing(world, "nobody-here")
     assert caught.value.http_status == 404
 

@@ -28,6 +28,7 @@ from prmon_pipeline.warehouse.repositories import (
     get_repository,
     list_repositories,
     remove_repository,
+    replace_repository,
 )
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -150,3 +151,15 @@ def test_options_change_in_place_and_errors_are_kept(db: Conn, owner: str) -> No
     assert stored.last_error == "acme: GET /orgs/acme/repos: 502" and stored.last_error_at == NOW
     apply_listing(db, stored, [], owner_type="Organization", now=NOW)
     assert get_pattern(db, RepoPattern(owner)).last_error is None
+
+
+def test_a_replaced_repository_stays_the_patterns(db: Conn, owner: str) -> None:
+    pattern = add_pattern(db, RepoPattern(owner), include_forks=False, include_archived=False)
+    apply_listing(db, pattern, [listed(owner, "x", next(_IDS))], owner_type="User", now=NOW)
+    old = get_repository(db, f"{owner}/x")
+    new = replace_repository(db, old, new_github_id=next(_IDS), reason="re-created", now=NOW)
+    source = repository_sources(db)[new.id]
+    assert (source.pattern_owner, source.added_explicitly) == (owner, False)
+    by_name = add_repository(db, f"{owner}/y")
+    again = replace_repository(db, by_name, new_github_id=next(_IDS), reason="re-created", now=NOW)
+    assert repository_sources(db)[again.id].added_explicitly
