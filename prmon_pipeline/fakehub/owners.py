@@ -53,8 +53,18 @@ def _account_json(world: World, account: User) -> dict[str, object]:
     doc: dict[str, object] = dict(user_json(account, world.cfg.api_url, world.cfg.html_url))
     doc.update(
         {
+            "user_view_type": "public",
             "name": account.login,
+            "company": None,
+            "blog": "",
+            "location": None,
+            "email": None,
+            "hireable": None,
+            "bio": None,
             "public_repos": len(world.owned_repositories(account)),
+            "public_gists": 0,
+            "followers": account.id % 89,
+            "following": 0,
             "created_at": "2015-01-01T00:00:00Z",
             "updated_at": "2025-01-01T00:00:00Z",
         }

@@ -9,6 +9,8 @@ import httpx
 import pytest
 
 from prmon_pipeline.fakehub import HubConfig, World, WorldConfig, create_app, sync_client
+from prmon_pipeline_tests.core.corpus import SCHEMAS
+from prmon_pipeline_tests.fakehub.test_schemas import assert_valid, validator
 
 ORG = "acme"
 
@@ -101,3 +103,17 @@ def test_repositories_created_archived_and_deleted_show_at_once() -> None:
         assert third.status_code == 304
         with pytest.raises(ValueError, match="exists"):
             world.create_repository("mirror-of-upstream")
+
+
+def test_listings_and_accounts_validate_against_githubs_schemas(
+    big: World, client: httpx.Client
+) -> None:
+    listing = validator(SCHEMAS / "repos-list-response.schema.json")
+    big.archive_repository(big.repository_names()[0])
+    user = next(iter(big.pop.forks.values())).owner.login
+    for url in (f"/orgs/{ORG}/repos", f"/users/{ORG}/repos", f"/users/{user}/repos"):
+        for page in walk(client, url, {"per_page": 100}):
+            assert_valid(listing, page.json())
+    account = validator(SCHEMAS / "public-user.schema.json")
+    for login in (ORG, user):
+        assert_valid(account, client.get(f"/users/{login}").json())
