@@ -8,6 +8,7 @@ registry must write dynamic partitions, which only a sensor can.
 
 import asyncio
 import json
+from dataclasses import replace
 from urllib.parse import quote
 
 import dagster as dg
@@ -107,8 +108,11 @@ def _refresh_due_patterns(
     if not due:
         return
 
+    # A tick must stay short: few retries and no long rate-limit wait; the next tick tries again.
+    config = replace(github.github_config(), max_retries=2, max_wait_seconds=30.0)
+
     async def refresh() -> list[PatternChanges]:
-        async with github.client() as client:
+        async with GitHubClient(config) as client:
             return await refresh_patterns(conn, rest_lister(client), due, now=utc_now())
 
     for change in asyncio.run(refresh()):

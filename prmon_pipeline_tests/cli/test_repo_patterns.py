@@ -4,13 +4,27 @@ CLI in-process, a throwaway warehouse."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
+from starlette.applications import Starlette
 
 from prmon_pipeline.cli import main
-from prmon_pipeline.fakehub import World
+from prmon_pipeline.fakehub import FaultSpec, HubConfig, World, create_app, serve
 
 pytestmark = pytest.mark.usefixtures("cli_env")
+
+
+@pytest.fixture
+def app(world: World) -> Starlette:
+    return create_app(world, HubConfig())
+
+
+@pytest.fixture
+def github_url(app: Starlette) -> Iterator[str]:
+    """The CLI fixtures' simulated GitHub, with its app at hand for faults."""
+    with serve(app) as url:
+        yield url
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -101,3 +115,23 @@ def test_bad_patterns_fail_with_one_line(
     code, _, err = run(capsys, *argv)
     assert code == 2 and message in err and err.count("\n") == 1
     assert listed(capsys) == {}
+
+
+def test_a_failed_listing_changes_nothing_and_is_reported(
+    capsys: pytest.CaptureFixture[str], world: World, app: Starlette
+) -> None:
+    assert run(capsys, "repos", "add", "acme/*")[0] == 0
+    world.create_repository("new-service")
+    app.state.hub.faults.add(FaultSpec(route="*", kind="404", count=2))  # the org, then the user
+    code, out, _ = run(capsys, "repos", "refresh")
+    assert code == 1
+    assert "acme/*: FAILED: acme: no GitHub organisation or user of this name" in out
+    assert set(listed(capsys)) == set(world.repository_names()) - {"acme/new-service"}
+    code, out, _ = run(capsys, "repos", "list", "--patterns", "--json")
+    (pattern,) = json.loads(out)
+    assert pattern["last_error"].startswith("acme: no GitHub organisation or user")
+
+    code, out, _ = run(capsys, "repos", "refresh")
+    assert code == 0 and "  added acme/new-service" in out
+    _, out, _ = run(capsys, "repos", "list", "--patterns", "--json")
+    assert json.loads(out)[0]["last_error"] is None
