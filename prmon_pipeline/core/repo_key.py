@@ -32,6 +32,11 @@ class RepoKey:
         return str(self)
 
 
+def is_valid_owner(owner: str) -> bool:
+    """True when ``owner`` is a login GitHub allows (user or organisation)."""
+    return _OWNER.fullmatch(owner) is not None
+
+
 def parse_repo_key(text: str) -> RepoKey:
     """Parse and validate ``owner/repo``; raise :class:`InvalidRepositoryKeyError` otherwise."""
     if not isinstance(text, str):

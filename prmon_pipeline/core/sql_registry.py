@@ -48,13 +48,17 @@ def _returning() -> str:
 def add_repository_sql() -> str:
     """Register ``owner/name``, or reactivate its live row; a retired row of the name is left be.
 
+    A row an ``owner/*`` pattern added becomes one registered by name too (migration 005), so
+    the pattern can no longer deactivate it.
+
     The conflict target names the partial index's predicate, which is how PostgreSQL infers a
     partial unique index: https://www.postgresql.org/docs/15/sql-insert.html#SQL-ON-CONFLICT
     """
     return (
         f"INSERT INTO {qualified('repositories')} (owner, name, full_name)"
         " VALUES (%(owner)s, %(name)s, %(full_name)s)"
-        f" ON CONFLICT ((lower(full_name))) WHERE {LIVE} DO UPDATE SET active = true" + _returning()
+        f" ON CONFLICT ((lower(full_name))) WHERE {LIVE} DO UPDATE SET active = true,"
+        " added_explicitly = true, inactive_reason = NULL" + _returning()
     )
 
 
@@ -92,8 +96,15 @@ def list_repositories_sql(*, include_inactive: bool = False, include_retired: bo
 
 
 def deactivate_repository_sql() -> str:
-    """Stop mirroring one row (``prmon repos remove``); its rows stay."""
-    return f"UPDATE {qualified('repositories')} SET active = false WHERE id = %(repository_id)s"
+    """Stop mirroring one row (``prmon repos remove``); its rows stay.
+
+    ``%(inactive_reason)s`` tells a person's removal from a pattern's (migration 005): a pattern
+    never reactivates what a person removed.
+    """
+    return (
+        f"UPDATE {qualified('repositories')} SET active = false,"
+        " inactive_reason = %(inactive_reason)s WHERE id = %(repository_id)s"
+    )
 
 
 def delete_repository_sql() -> str:
@@ -179,8 +190,15 @@ def retire_repository_sql() -> str:
 
 
 def insert_replacement_sql() -> str:
-    """The new live row of the same name, for the repository that now bears it."""
+    """The new live row of the same name, for the repository that now bears it.
+
+    It inherits the old row's origin (an ``owner/*`` pattern, or by name: migration 005), so a
+    repository deleted and re-created under a pattern stays the pattern's.
+    """
     return (
-        f"INSERT INTO {qualified('repositories')} (owner, name, full_name, github_id)"
-        " VALUES (%(owner)s, %(name)s, %(full_name)s, %(github_id)s)" + _returning()
+        f"INSERT INTO {qualified('repositories')}"
+        " (owner, name, full_name, github_id, added_by_pattern_id, added_explicitly)"
+        " SELECT %(owner)s, %(name)s, %(full_name)s, %(github_id)s, added_by_pattern_id,"
+        f" added_explicitly FROM {qualified('repositories')} WHERE id = %(repository_id)s"
+        + _returning()
     )

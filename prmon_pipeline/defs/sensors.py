@@ -8,6 +8,7 @@ registry must write dynamic partitions, which only a sensor can.
 
 import asyncio
 import json
+from dataclasses import replace
 from urllib.parse import quote
 
 import dagster as dg
@@ -15,9 +16,13 @@ import dagster as dg
 from prmon_pipeline.core.repo_key import parse_repo_key
 from prmon_pipeline.github.client import GitHubClient
 from prmon_pipeline.github.discovery import PULLS_PARAMS
+from prmon_pipeline.github.listing import rest_lister
+from prmon_pipeline.sync import utc_now
+from prmon_pipeline.sync.patterns import due_patterns, refresh_patterns
 from prmon_pipeline.warehouse.connection import connect
 from prmon_pipeline.warehouse.cursors import read_cursors
 from prmon_pipeline.warehouse.integrity import repositories_with_pending_checks
+from prmon_pipeline.warehouse.patterns import Conn, PatternChanges
 from prmon_pipeline.warehouse.repositories import (
     add_repository,
     list_repositories,
@@ -45,9 +50,14 @@ UNFINISHED = [
     description="Keeps the repositories partitions equal to the active prmon.repositories rows.",
 )
 def repository_registry_sensor(
-    context: dg.SensorEvaluationContext, warehouse: WarehouseResource
+    context: dg.SensorEvaluationContext, github: GitHubResource, warehouse: WarehouseResource
 ) -> dg.SensorResult:
-    """Make the partitions equal the active rows; first runs for new repositories.
+    """Follow ``owner/*`` patterns, then make the partitions equal the active rows; first runs
+    for new repositories.
+
+    Patterns are listed again when due (``PATTERN_REFRESH_INTERVAL``, tracked in the warehouse so
+    the cadence survives restarts); that adds new repositories and deactivates archived or gone
+    ones, and the partitions follow below like any other registry change.
 
     The cursor holds the keys that were active and partitions after the previous tick, which
     tells the UI's edits from the CLI's: a partition added in the UI (no row, not known before)
@@ -57,6 +67,7 @@ def repository_registry_sensor(
     partitions = set(context.instance.get_dynamic_partitions(REPOSITORIES_PARTITIONS_NAME))
     known_before = set(json.loads(context.cursor)) if context.cursor else set()
     with connect(warehouse.url(), autocommit=True) as conn:
+        _refresh_due_patterns(context, github, conn)
         rows = list_repositories(conn, include_inactive=True)
         names = {row.full_name.lower() for row in rows}
         for row in rows:
@@ -87,6 +98,32 @@ def repository_registry_sensor(
         dynamic_partitions_requests=requests,
         cursor=json.dumps(sorted(active)),
     )
+
+
+def _refresh_due_patterns(
+    context: dg.SensorEvaluationContext, github: GitHubResource, conn: Conn
+) -> None:
+    """List the owners of the patterns that are due; a failed listing is logged and recorded."""
+    due = due_patterns(conn, utc_now())
+    if not due:
+        return
+
+    # A tick must stay short: few retries and no long rate-limit wait; the next tick tries again.
+    config = replace(github.github_config(), max_retries=2, max_wait_seconds=30.0)
+
+    async def refresh() -> list[PatternChanges]:
+        async with GitHubClient(config) as client:
+            return await refresh_patterns(conn, rest_lister(client), due, now=utc_now())
+
+    for change in asyncio.run(refresh()):
+        if change.error is not None:
+            context.log.warning(f"{change.pattern}: listing failed, kept as it was: {change.error}")
+            continue
+        context.log.info(
+            f"{change.pattern}: {change.listed} listed; added {change.added or 'none'},"
+            f" deactivated {change.deactivated or 'none'},"
+            f" reactivated {change.reactivated or 'none'}, renamed {change.renamed or 'none'}"
+        )
 
 
 @dg.sensor(

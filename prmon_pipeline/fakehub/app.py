@@ -28,6 +28,7 @@ from prmon_pipeline.fakehub.config import HubConfig
 from prmon_pipeline.fakehub.faults import FaultInjector
 from prmon_pipeline.fakehub.graphql_endpoint import GraphQLEndpoint
 from prmon_pipeline.fakehub.handlers import handle, rate_limit_body
+from prmon_pipeline.fakehub.owners import handle_owner
 from prmon_pipeline.fakehub.pages import PageCache
 from prmon_pipeline.fakehub.ratelimit import (
     LEGACY_SECONDARY_MESSAGE,
@@ -47,7 +48,7 @@ from prmon_pipeline.fakehub.responses import (
     no_commit,
     not_found,
 )
-from prmon_pipeline.fakehub.routes import Target, parse_path, query_pairs
+from prmon_pipeline.fakehub.routes import OWNER_ROUTES, Target, parse_path, query_pairs
 from prmon_pipeline.fakehub.world import World
 
 Scope = MutableMapping[str, Any]
@@ -323,9 +324,13 @@ class Hub:
         if target.route == "graphql":
             return self._graphql(req)
         query: bytes = req.scope.get("query_string", b"")
-        result, page = handle(
-            self.world, self.cache, target, base=req.base, query=query, pairs=query_pairs(query)
-        )
+        if target.route in OWNER_ROUTES:  # accounts and their listings: fakehub/owners.py
+            page = None
+            result = handle_owner(self.world, target, base=req.base, pairs=query_pairs(query))
+        else:
+            result, page = handle(
+                self.world, self.cache, target, base=req.base, query=query, pairs=query_pairs(query)
+            )
         if result.status == 200 and req.version == versions.NEWEST:
             result.body = versions.to_newest(target.route, result.body)
             result.etag = hashlib.sha256(result.body).hexdigest()

@@ -54,6 +54,7 @@ class Repository:
     pushed_at: int
     description: str | None
     fork: bool = False
+    archived: bool = False
     open_issues_count: int = 0
     forks_count: int = 0
     rev: int = 0

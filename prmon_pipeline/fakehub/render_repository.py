@@ -144,7 +144,7 @@ def repo_json(repo: Repository, api: str, web: str) -> JSON:
             "has_discussions": False,
             "forks_count": repo.forks_count,
             "mirror_url": None,
-            "archived": False,
+            "archived": repo.archived,
             "disabled": False,
             "open_issues_count": repo.open_issues_count,
             "license": None,

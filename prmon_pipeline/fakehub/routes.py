@@ -27,6 +27,8 @@ def parse_path(path: str) -> Target:
     parts = [p for p in path.split("/") if p]
     if parts == ["rate_limit"]:
         return Target("rate_limit")
+    if parts and parts[0] in OWNER_PREFIXES and len(parts) in (2, 3):
+        return _owner_target(parts)
     if len(parts) >= 3 and parts[0] == "repos":
         target = Target("unknown", owner_repo=f"{parts[1]}/{parts[2]}")
         rest = parts[3:]
@@ -49,6 +51,23 @@ def parse_path(path: str) -> Target:
     elif len(rest) == 2 and rest[0] == "check-runs" and rest[1].isdigit():
         target.route, target.arg = "check_run", rest[1]
     return target
+
+
+OWNER_PREFIXES = {"orgs": "org", "users": "user", "organizations": "org", "user": "user"}
+"""``/orgs/{login}``, ``/users/{login}`` and the id forms GitHub puts in ``Link`` headers of
+owner listings (``/organizations/{id}/repos``, ``/user/{id}/repos``)."""
+OWNER_ROUTES = frozenset({"org", "user", "org_repos", "user_repos"})
+
+
+def _owner_target(parts: list[str]) -> Target:
+    """An account or its repository listing; the id forms only for the listing."""
+    by_id = parts[0] in ("organizations", "user")
+    if by_id and not (parts[1].isdigit() and len(parts) == 3):
+        return Target("unknown")
+    if len(parts) == 3 and parts[2] != "repos":
+        return Target("unknown")
+    route = OWNER_PREFIXES[parts[0]] + ("_repos" if len(parts) == 3 else "")
+    return Target(route, repo_id=int(parts[1]) if by_id else None, arg=parts[1])
 
 
 def query_pairs(raw: bytes) -> list[tuple[str, str]]:

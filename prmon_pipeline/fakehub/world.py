@@ -16,12 +16,16 @@ import orjson
 
 from prmon_pipeline.fakehub import checks
 from prmon_pipeline.fakehub.config import WorldConfig
-from prmon_pipeline.fakehub.model import CheckRun, Commit, PullRequest, Repository
+from prmon_pipeline.fakehub.model import CheckRun, Commit, PullRequest, Repository, User
 from prmon_pipeline.fakehub.render import check_run_bytes, pr_full, pr_simple_bytes
 from prmon_pipeline.fakehub.render_repository import full_repo_json
 from prmon_pipeline.fakehub.world_evolution import advance as evolve
 from prmon_pipeline.fakehub.world_evolution import apply_to_pr
-from prmon_pipeline.fakehub.world_generation import Population, generate
+from prmon_pipeline.fakehub.world_generation import (
+    Population,
+    generate,
+    world_repository_base_id,
+)
 
 JSON = dict[str, Any]
 
@@ -41,6 +45,7 @@ class World:
         self._by_name: dict[str, Repository] = {r.full_name.lower(): r for r in self.pop.repos}
         self._by_id: dict[int, Repository] = {r.id: r for r in self.pop.repos}
         self._moved: dict[str, int] = {}
+        self._repositories_created = len(self.pop.repos)
         recent = self.now_epoch - cfg.stale_after_seconds - 7200
         for commit in self.pop.commits.values():
             if commit.created_at >= recent:
@@ -65,6 +70,20 @@ class World:
     def moved_repository_id(self, full_name: str) -> int | None:
         """Id of the repository that used to be called ``full_name`` (for the 301)."""
         return self._moved.get(full_name.lower())
+
+    def account(self, login: str | None = None, ident: int | None = None) -> User | None:
+        """The organisation or a user, by login (case-insensitive) or by id."""
+        for user in (self.pop.owner, *self.pop.users):
+            if user.id == ident or (login is not None and user.login.lower() == login.lower()):
+                return user
+        return None
+
+    def owned_repositories(self, owner: User) -> list[Repository]:
+        """Every repository the account owns: the served ones, or a user's forks."""
+        with self.lock:
+            served = [r for r in self.pop.repos if r.owner is owner]
+            forks = [r for r in self.pop.forks.values() if r.owner is owner]
+            return served + forks
 
     def repository_by_id(self, repo_id: int) -> Repository | None:
         """The ``/repositories/{id}`` alias lookup."""
@@ -186,6 +205,50 @@ class World:
             self._by_name[repo.full_name.lower()] = repo
             self._moved.pop(repo.full_name.lower(), None)
             self.bump(repo)
+
+    def create_repository(self, name: str, *, fork: bool = False, archived: bool = False) -> JSON:
+        """A new repository of the organisation (no PRs yet), e.g. a fork the org keeps.
+
+        Returns ``GET /repos/{o}/{r}``'s body. It is served at once and listed by
+        ``GET /orgs/{org}/repos``.
+        """
+        with self.lock:
+            if self.find_repository(f"{self.pop.owner.login}/{name}") is not None:
+                raise ValueError(f"{self.pop.owner.login}/{name} exists")
+            index = self._repositories_created
+            self._repositories_created += 1
+            repo = Repository(
+                id=world_repository_base_id(self.cfg) + index * 1013,
+                name=name,
+                owner=self.pop.owner,
+                created_at=self.now_epoch,
+                pushed_at=self.now_epoch,
+                description=None,
+                fork=fork,
+                archived=archived,
+            )
+            self.pop.repos.append(repo)
+            self._by_name[repo.full_name.lower()] = repo
+            self._by_id[repo.id] = repo
+            self.bump(repo)
+            return self.repository(repo.full_name)
+
+    def archive_repository(self, full_name: str, archived: bool = True) -> None:
+        """Archive (or unarchive) a repository: still served, flagged ``archived`` everywhere."""
+        with self.lock:
+            repo = self._repo(full_name)
+            repo.archived = archived
+            repo.rev += 1
+            self.bump(repo)
+
+    def delete_repository(self, full_name: str) -> None:
+        """Delete a repository: 404 by name and by id, gone from its owner's listing."""
+        with self.lock:
+            repo = self._repo(full_name)
+            self.pop.repos.remove(repo)
+            del self._by_name[repo.full_name.lower()]
+            del self._by_id[repo.id]
+            self.version += 1
 
     def rerun_check_run(self, full_name: str, head_sha: str, name: str | None = None) -> JSON:
         """Re-run a completed run on ``head_sha`` (by name, else the newest completed one).

@@ -14,6 +14,7 @@ import psycopg
 
 from prmon_pipeline.core import sql_registry
 from prmon_pipeline.core.errors import ConfigurationError, WarehouseError
+from prmon_pipeline.core.pattern_plan import REMOVED
 from prmon_pipeline.core.repo_key import RepoKey, parse_repo_key
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -73,7 +74,7 @@ def remove_repository(conn: Conn, key: RepoKey | str, *, purge: bool = False) ->
     statement = (
         sql_registry.delete_repository_sql() if purge else sql_registry.deactivate_repository_sql()
     )
-    conn.execute(statement, {"repository_id": repository.id})
+    conn.execute(statement, {"repository_id": repository.id, "inactive_reason": REMOVED})
     return repository
 
 
@@ -163,7 +164,11 @@ def replace_repository(
         conn.execute(sql_registry.retire_repository_sql(), params)
         row = conn.execute(
             sql_registry.insert_replacement_sql(),
-            {**_name_params(_key(old.full_name)), "github_id": new_github_id},
+            {
+                **_name_params(_key(old.full_name)),
+                "github_id": new_github_id,
+                "repository_id": old.id,
+            },
         ).fetchone()
     return _repository(row)
 

@@ -139,6 +139,7 @@ def test_replacement_statements_take_the_parameters_replace_repository_binds() -
         "name",
         "full_name",
         "github_id",
+        "repository_id",  # the old row, whose origin (pattern or name) the new one inherits
     }
 
 

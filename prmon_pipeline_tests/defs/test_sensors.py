@@ -6,6 +6,7 @@ import json
 import dagster as dg
 import pytest
 
+from prmon_pipeline.core.repo_pattern import RepoPattern
 from prmon_pipeline.defs.partitions import REPOSITORIES_PARTITIONS_NAME
 from prmon_pipeline.defs.resources import GitHubResource, WarehouseResource
 from prmon_pipeline.defs.sensors import (
@@ -17,6 +18,7 @@ from prmon_pipeline.fakehub import HubConfig, World, WorldConfig, create_app, se
 from prmon_pipeline.github.client import GitHubClient, GitHubConfig
 from prmon_pipeline.sync import SyncOptions, sync_repositories
 from prmon_pipeline.warehouse.connection import connect
+from prmon_pipeline.warehouse.patterns import add_pattern
 from prmon_pipeline.warehouse.repositories import (
     add_repository,
     list_repositories,
@@ -28,12 +30,18 @@ pytestmark = pytest.mark.postgres
 
 
 def _evaluate_registry(
-    instance: dg.DagsterInstance, warehouse_url: str, cursor: str | None
+    instance: dg.DagsterInstance,
+    warehouse_url: str,
+    cursor: str | None,
+    hub_url: str = "http://127.0.0.1:9",  # no pattern registered: GitHub is not asked
 ) -> dg.SensorResult:
     with dg.build_sensor_context(
         instance=instance,
         cursor=cursor,
-        resources={"warehouse": WarehouseResource(dsn=warehouse_url)},
+        resources={
+            "warehouse": WarehouseResource(dsn=warehouse_url),
+            "github": GitHubResource(api_url=hub_url),
+        },
     ) as context:
         result = repository_registry_sensor(context)
     assert isinstance(result, dg.SensorResult)
@@ -158,3 +166,31 @@ def test_change_sensor_requests_runs_only_for_changed_repositories(
             names[1]: "pulls changed",
             names[2]: "checks running",
         }
+
+
+def test_registry_sensor_follows_a_pattern_on_its_own_cadence(
+    instance: dg.DagsterInstance, warehouse_url: str, quiet_world: World
+) -> None:
+    with serve(create_app(quiet_world, HubConfig())) as hub_url:
+        with connect(warehouse_url, autocommit=True) as conn:
+            add_pattern(conn, RepoPattern("acme"), include_forks=False, include_archived=False)
+        first = _evaluate_registry(instance, warehouse_url, None, hub_url)
+        _apply(instance, first)
+        names = set(quiet_world.repository_names())
+        assert _partitions(instance) == names
+        assert {r.partition_key for r in first.run_requests or []} == names
+
+        quiet_world.create_repository("new-service")
+        gone = quiet_world.repository_names()[0]
+        quiet_world.archive_repository(gone)
+        soon = _evaluate_registry(instance, warehouse_url, first.cursor, hub_url)
+        assert not soon.run_requests and not soon.dynamic_partitions_requests  # not due yet
+
+        with connect(warehouse_url, autocommit=True) as conn:
+            conn.execute(  # ten minutes have passed, as far as the cadence can tell
+                "UPDATE prmon.repository_patterns SET last_refreshed_at = now() - interval '1 hour'"
+            )
+        due = _evaluate_registry(instance, warehouse_url, soon.cursor, hub_url)
+        _apply(instance, due)
+        assert _partitions(instance) == (names - {gone}) | {"acme/new-service"}
+        assert [r.partition_key for r in due.run_requests or []] == ["acme/new-service"]
