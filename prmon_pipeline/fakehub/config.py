@@ -7,9 +7,13 @@ Two separate objects because one world may be served by several apps (for exampl
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from prmon_pipeline.fakehub.apps import AppSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,7 @@ class HubConfig:
     follows the current docs wording (a 304 is free only when authorised); off by default.
     ``secondary_style`` is ``modern``, ``legacy`` (2018: no rate-limit headers) or
     ``body_only`` (no ``Retry-After``); ``secondary_status`` overrides ``rate_limit_status``.
+    ``apps``: GitHub Apps by App id (public key and installations, see ``fakehub.apps``).
     """
 
     rate_limit: int = 5000
@@ -76,3 +81,4 @@ class HubConfig:
     gzip: bool = True
     fault_seed: int = 0
     page_cache_entries: int = 4096
+    apps: Mapping[int, AppSpec] = field(default_factory=dict)

@@ -10,6 +10,7 @@ the window resets an hour after its first request; every response costs one unit
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from prmon_pipeline.fakehub.config import HubConfig
@@ -48,18 +49,27 @@ class PrimaryLimiter:
     def __init__(self, cfg: HubConfig) -> None:
         self.cfg = cfg
         self.buckets: dict[str | None, Bucket] = {}
+        self.token_limits: Callable[[str | None], int | None] | None = None
+        """A token's own hourly limit when it has one (a GitHub App installation's)."""
 
     def bucket(self, token: str | None) -> Bucket:
         """The token's bucket, refilled when its window has passed."""
         now = self.cfg.clock()
         found = self.buckets.get(token)
         if found is None or now >= found.reset:
-            limit = self.cfg.rate_limit
-            if token is None and self.cfg.unauthenticated_rate_limit is not None:
-                limit = self.cfg.unauthenticated_rate_limit
-            found = Bucket(limit=limit, used=0, reset=int(now) + WINDOW_SECONDS)
+            found = Bucket(limit=self.limit_of(token), used=0, reset=int(now) + WINDOW_SECONDS)
             self.buckets[token] = found
         return found
+
+    def limit_of(self, token: str | None) -> int:
+        """The hourly limit that applies to ``token``: an installation's own budget, the
+        unauthenticated limit, or the configured one."""
+        own = self.token_limits(token) if self.token_limits is not None else None
+        if own is not None:
+            return own
+        if token is None and self.cfg.unauthenticated_rate_limit is not None:
+            return self.cfg.unauthenticated_rate_limit
+        return self.cfg.rate_limit
 
     def reset(self) -> None:
         """Forget every bucket (full quota for everybody)."""

@@ -27,6 +27,9 @@ def parse_path(path: str) -> Target:
     parts = [p for p in path.split("/") if p]
     if parts == ["rate_limit"]:
         return Target("rate_limit")
+    app_route = _app_route(parts)
+    if app_route is not None:
+        return app_route
     if len(parts) >= 3 and parts[0] == "repos":
         target = Target("unknown", owner_repo=f"{parts[1]}/{parts[2]}")
         rest = parts[3:]
@@ -48,7 +51,20 @@ def parse_path(path: str) -> Target:
         target.route, target.arg = "suite_check_runs", rest[1]
     elif len(rest) == 2 and rest[0] == "check-runs" and rest[1].isdigit():
         target.route, target.arg = "check_run", rest[1]
+    elif rest == ["installation"]:
+        target.route = "repo_installation"
     return target
+
+
+def _app_route(parts: list[str]) -> Target | None:
+    """The GitHub App routes outside ``/repos`` (see ``fakehub.apps``)."""
+    if len(parts) == 3 and parts[0] in ("orgs", "users") and parts[2] == "installation":
+        return Target(f"{parts[0][:-1]}_installation", arg=parts[1])
+    if len(parts) == 4 and parts[:2] == ["app", "installations"] and parts[3] == "access_tokens":
+        return Target("access_tokens", arg=parts[2])
+    if parts == ["installation", "repositories"]:
+        return Target("installation_repositories")
+    return None
 
 
 def query_pairs(raw: bytes) -> list[tuple[str, str]]:

@@ -5,9 +5,14 @@ decodes it), the concurrency bound, sleeping, the random draw for jitter, and tr
 httpx exceptions into :mod:`prmon_pipeline.core.errors`. Everything GitHub-specific (headers,
 Link, rate-limit arithmetic) is a pure function in ``core.github_protocol``.
 
-The token is only ever placed in the ``Authorization`` header: it is excluded from the config's
-repr, never formatted into an exception, a log line or a counter. httpx drops it on redirects
-to another host.
+The ``Authorization`` value comes, per request, from a :class:`~prmon_pipeline.github.app_auth.
+Credentials`: a fixed token (``GITHUB_TOKEN``) or a GitHub App's installation token for the
+repository's owner. It is only ever placed in the header: excluded from every repr, never
+formatted into an exception, a log line or a counter. httpx drops it on redirects to another host.
+
+Budgets: every response's ``x-ratelimit-*`` headers are remembered per credential and pool
+(``x-ratelimit-resource``: ``core``, ``graphql``). With ``max_budget_share`` below 1, a request
+whose pool has less than ``(1 - share) * limit`` left is not sent: :class:`BudgetReservedError`.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ import orjson
 
 from prmon_pipeline.core.costs import ApiCost
 from prmon_pipeline.core.errors import (
+    BudgetReservedError,
+    ConfigurationError,
     GitHubError,
     PermissionDeniedError,
     RateLimitedError,
@@ -40,6 +47,12 @@ from prmon_pipeline.core.github_protocol import (
     next_page_url,
     request_headers,
 )
+from prmon_pipeline.github.app_auth import (
+    AppCredentials,
+    AppInstallationCredentials,
+    Credentials,
+    TokenCredentials,
+)
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
@@ -47,7 +60,10 @@ Clock = Callable[[], float]
 
 @dataclass(frozen=True)
 class GitHubConfig:
-    """Connection settings; ``token`` is kept out of ``repr`` (and so out of logs)."""
+    """Connection settings; ``token`` and ``app`` are kept out of ``repr`` (and so out of logs).
+
+    With ``app`` set (a GitHub App), requests carry installation tokens and ``token`` is unused.
+    """
 
     api_url: str
     """REST base URL (``sync.options.DEFAULT_API_URL`` is api.github.com)."""
@@ -61,6 +77,10 @@ class GitHubConfig:
     max_rate_limit_waits: int = 6
     max_wait_seconds: float = 3900.0
     """A single rate-limit wait longer than this raises :class:`RateLimitedError` instead."""
+    app: AppCredentials | None = field(default=None, repr=False)
+    max_budget_share: float = 1.0
+    """The share of each pool's hourly budget this client may spend; the rest is left to other
+    tools (``prmon sync --max-budget-share``)."""
 
 
 @dataclass
@@ -78,6 +98,7 @@ class RequestTally:
     wait_seconds: float = 0.0
     rate_limit_remaining: int | None = None
     rate_limit_reset: int | None = None
+    graphql_remaining: int | None = None
     parse_seconds: float = 0.0
     """Decoding JSON (the client) and building Arrow tables from it (discovery adds that)."""
 
@@ -115,7 +136,8 @@ class GitHubClient:
     """Async GitHub REST client: ``async with GitHubClient(config) as client: ...``.
 
     ``transport`` (e.g. ``httpx.ASGITransport(app=fakehub_app)``), ``sleep``, ``clock`` (epoch
-    seconds, compared with ``x-ratelimit-reset``) and ``rng`` are injectable for tests.
+    seconds, compared with ``x-ratelimit-reset``), ``rng`` and ``credentials`` (else built from
+    the config: the App's installation tokens, or the fixed token) are injectable for tests.
     """
 
     def __init__(
@@ -126,7 +148,12 @@ class GitHubClient:
         sleep: Sleep = asyncio.sleep,
         clock: Clock = time.time,
         rng: random.Random | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
+        if not 0.0 < config.max_budget_share <= 1.0:
+            raise ConfigurationError(
+                f"the budget share must be above 0 and at most 1, got {config.max_budget_share}"
+            )
         self.config = config
         self._sleep = sleep
         self._clock = clock
@@ -146,6 +173,11 @@ class GitHubClient:
             follow_redirects=True,
             max_redirects=5,
         )
+        self.budgets: dict[tuple[str, str], RateLimit] = {}
+        """The latest rate-limit reading per (credential, pool)."""
+        if credentials is None and config.app is not None:
+            credentials = AppInstallationCredentials(config.app, self._send_as_app, clock)
+        self.credentials = credentials or TokenCredentials(config.token)
 
     async def __aenter__(self) -> GitHubClient:
         return self
@@ -183,12 +215,20 @@ class GitHubClient:
         tallies = (self._tally,) if tally is None else (self._tally, tally)
         where = f"{context}: GET {_display_path(url)}" if context else f"GET {_display_path(url)}"
         attempts = _Attempts()
+        owner, repository = request_subject(url, context)
         while True:
             await self._respect_block(tallies)
+            self.check_budget("core", owner, where)
             status: int | None = None
             try:
-                response = await self._send(url, params, etag, tallies)
+                response = await self._send(
+                    url, params, etag, tallies, owner=owner, repository=repository
+                )
                 status = response.status_code
+                if status == 401 and not attempts.reauthorized:
+                    attempts.reauthorized = self.credentials.invalidate(owner)
+                    if attempts.reauthorized:  # an installation token revoked or expired early
+                        continue
                 decision = classify_response(
                     response.status_code,
                     response.headers,
@@ -275,19 +315,63 @@ class GitHubClient:
         params: Mapping[str, str | int] | None,
         etag: str | None,
         tallies: tuple[RequestTally, ...],
+        *,
+        owner: str | None,
+        repository: str | None,
     ) -> httpx.Response:
-        headers = request_headers(self.config.user_agent, self.config.token, etag)
+        headers = request_headers(self.config.user_agent, None, etag)
+        authorization = await self.credentials.authorization(owner, repository)
+        if authorization:
+            headers["Authorization"] = authorization
         async with self._limit:
             response = await self._http.get(url, params=params, headers=headers)
         hops = 1 + len(response.history)
-        limit = RateLimit.from_headers(response.headers)
         for counts in tallies:
             counts.requests += hops
             counts.bytes += response.num_bytes_downloaded or len(response.content)
-            if limit is not None:
+        self.note_rate_limit(response.headers, owner, tallies)
+        return response
+
+    async def _send_as_app(self, method: str, url: str, authorization: str) -> httpx.Response:
+        """A request of the GitHub App itself (JWT routes), through the same connection pool."""
+        headers = request_headers(self.config.user_agent, None)
+        headers["Authorization"] = authorization
+        async with self._limit:
+            return await self._http.request(method, url, headers=headers)
+
+    def note_rate_limit(
+        self, headers: Mapping[str, str], owner: str | None, tallies: tuple[RequestTally, ...]
+    ) -> None:
+        """Remember a response's rate-limit reading for its credential and pool, and put it in
+        the tallies (``rate_limit_remaining`` for REST core, ``graphql_remaining``)."""
+        limit = RateLimit.from_headers(headers)
+        if limit is None:
+            return
+        pool = limit.resource or "core"
+        key = (self.credentials.principal(owner), pool)
+        seen = self.budgets.get(key)
+        if (
+            seen is None
+            or seen.reset_epoch != limit.reset_epoch
+            or limit.remaining < seen.remaining
+        ):
+            self.budgets[key] = limit  # answers overtake each other: the lowest is the truth
+        for counts in tallies:
+            if pool == "graphql":
+                counts.graphql_remaining = limit.remaining
+            elif pool == "core":
                 counts.rate_limit_remaining = limit.remaining
                 counts.rate_limit_reset = limit.reset_epoch
-        return response
+
+    def check_budget(self, pool: str, owner: str | None, where: str) -> None:
+        """Raise :class:`BudgetReservedError` instead of spending what ``max_budget_share``
+        leaves to other tools (requests already in flight may overshoot by the concurrency)."""
+        share = self.config.max_budget_share
+        seen = self.budgets.get((self.credentials.principal(owner), pool))
+        if share >= 1.0 or seen is None or self._clock() >= seen.reset_epoch:
+            return
+        if seen.remaining < (1.0 - share) * seen.limit:
+            raise BudgetReservedError(where, pool, seen.remaining, seen.limit, seen.reset_epoch)
 
 
 @dataclass
@@ -297,6 +381,7 @@ class _Attempts:
     retries: int = 0
     waits: int = 0
     secondary: int = 0
+    reauthorized: bool = False
 
 
 def _answer(
@@ -331,6 +416,29 @@ def _decode(body: bytes, headers: Mapping[str, str], tallies: tuple[RequestTally
     finally:
         for counts in tallies:
             counts.parse_seconds += time.perf_counter() - started
+
+
+def request_subject(url: str, context: str) -> tuple[str | None, str | None]:
+    """The owner and ``owner/name`` a request is about, for choosing its credential.
+
+    ``context`` is the repository (or an owner) the caller names; else the path tells, when it
+    is a ``repos/{owner}/{name}/...`` path. Link URLs of the ``/repositories/{id}`` form name no
+    owner, which is why callers pass ``context``.
+    """
+    text = context.strip()
+    if text and " " not in text:
+        parts = text.split("/")
+        if len(parts) == 2 and all(parts):
+            return parts[0], text
+        if len(parts) == 1:
+            return text, None
+    path = httpx.URL(url).path if httpx.URL(url).is_absolute_url else "/" + url.lstrip("/")
+    segments = [p for p in path.split("/") if p]
+    if "repos" in segments:
+        at = segments.index("repos")
+        if len(segments) > at + 2:
+            return segments[at + 1], f"{segments[at + 1]}/{segments[at + 2]}"
+    return None, None
 
 
 def _display_path(url: str) -> str:
