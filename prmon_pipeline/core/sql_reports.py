@@ -37,6 +37,7 @@ STATUS_SELECT: Select = (
     ("rate_limit_remaining", "s.rate_limit_remaining"),
     ("replaced_at", "x.retired_at"),
     ("replaced_reason", "x.retired_reason"),
+    ("graphql_remaining", "g.graphql_remaining"),
 )
 """``prmon status``'s columns, in the field order of ``warehouse.status.RepositoryStatus``."""
 
@@ -101,6 +102,9 @@ def status_sql() -> str:
         f" LEFT JOIN LATERAL (SELECT rate_limit_remaining FROM {syncs}"
         " WHERE repository_id = r.id AND rate_limit_remaining IS NOT NULL"
         " ORDER BY started_at DESC, id DESC LIMIT 1) s ON true"
+        f" LEFT JOIN LATERAL (SELECT graphql_remaining FROM {syncs}"
+        " WHERE repository_id = r.id AND graphql_remaining IS NOT NULL"
+        " ORDER BY started_at DESC, id DESC LIMIT 1) g ON true"
         f" LEFT JOIN LATERAL (SELECT o.retired_at, o.retired_reason FROM {repos} o"
         " WHERE lower(o.full_name) = lower(r.full_name) AND o.retired_at IS NOT NULL"
         " ORDER BY o.retired_at DESC, o.id DESC LIMIT 1) x ON true"

@@ -30,6 +30,9 @@ class RepositoryStatus:
     replaced_at: datetime | None = None
     """When this repository replaced an earlier one of the same name (its row retired), if so."""
     replaced_reason: str | None = None
+    graphql_remaining: int | None = None
+    """The GraphQL pool's remaining points at the last sync that used it (``rate_limit_remaining``
+    is the REST core pool's)."""
 
     def age(self, now: datetime) -> timedelta | None:
         """Time since the last successful sync (None before the first one)."""

@@ -1,0 +1,83 @@
+"""``max_budget_share``: the client stops sending before it spends what is left to other tools,
+per pool as ``x-ratelimit-resource`` names it, and starts again once the window has reset."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from prmon_pipeline.core.errors import BudgetReservedError, ConfigurationError
+from prmon_pipeline.github.client import GitHubClient, GitHubConfig, RequestTally
+from prmon_pipeline_tests.github.simulation import (
+    FakeClock,
+    Warehouse,
+    discover,
+    make_client,
+    make_hub,
+    small_world,
+)
+
+TOKEN = "ghp_budget"
+
+
+def test_discovery_stops_at_the_share_and_resumes_after_the_reset() -> None:
+    world = small_world(repositories=1, prs_per_repository=120)
+    clock = FakeClock()
+    app = make_hub(world, clock, rate_limit=100)
+    hub = app.state.hub
+    name = world.repository_names()[0]
+
+    async def scenario() -> None:
+        async with make_client(app, clock, token=TOKEN, max_budget_share=0.4) as client:
+            with pytest.raises(BudgetReservedError) as caught:
+                await discover(client, world, name, Warehouse(), mode="full")
+            stop = caught.value
+            assert (stop.pool, stop.limit) == ("core", 100)
+            assert stop.remaining < 60
+            assert "budget share reached" in str(stop) and name in str(stop)
+            concurrency = client.config.max_concurrency
+            assert hub.rate_limit_remaining(TOKEN) >= 60 - concurrency  # in flight overshoot
+            sent = hub.counters.total
+            with pytest.raises(BudgetReservedError):
+                await client.get(f"repos/{name}/pulls", context=name)
+            assert hub.counters.total == sent  # refused before sending
+            clock.now = stop.reset_epoch + 1  # a new hour: the whole share again
+            response = await client.get(f"repos/{name}/pulls", context=name)
+            assert response.status == 200
+
+    asyncio.run(scenario())
+
+
+def test_each_pool_is_tracked_from_its_own_headers() -> None:
+    world = small_world(repositories=1, prs_per_repository=1)
+    clock = FakeClock()
+    app = make_hub(world, clock)
+
+    async def scenario() -> None:
+        async with make_client(app, clock, token=TOKEN, max_budget_share=0.5) as client:
+            tally = RequestTally()
+            reset = int(clock.now) + 3600
+            graphql = {
+                "x-ratelimit-limit": "5000",
+                "x-ratelimit-remaining": "2400",
+                "x-ratelimit-reset": str(reset),
+                "x-ratelimit-resource": "graphql",
+            }
+            client.note_rate_limit(graphql, "acme", (tally,))
+            assert tally.graphql_remaining == 2400 and tally.rate_limit_remaining is None
+            with pytest.raises(BudgetReservedError) as caught:
+                client.check_budget("graphql", "acme", "acme/x: POST /graphql")
+            assert caught.value.pool == "graphql"
+            client.check_budget("core", "acme", "acme/x: GET /pulls")  # REST is untouched
+            core = {**graphql, "x-ratelimit-remaining": "4999", "x-ratelimit-resource": "core"}
+            client.note_rate_limit(core, "acme", (tally,))
+            assert tally.rate_limit_remaining == 4999 and tally.cost().graphql_remaining == 2400
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("share", [0.0, -0.5, 1.5])
+def test_a_share_outside_zero_to_one_is_refused(share: float) -> None:
+    with pytest.raises(ConfigurationError, match="budget share must be above 0"):
+        GitHubClient(GitHubConfig(api_url="http://x", max_budget_share=share))
