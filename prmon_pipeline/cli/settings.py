@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -12,6 +12,7 @@ import psycopg
 
 from prmon_pipeline.github.app_auth import (
     APP_ID_VARIABLE,
+    APP_VARIABLES,
     KEY_FILE_VARIABLE,
     KEY_VARIABLE,
     load_app_credentials,
@@ -68,6 +69,17 @@ class Settings:
         app = load_app_credentials(self.env)
         token = None if app is not None else self.env.get("GITHUB_TOKEN") or None
         return GitHubConfig(api_url=api_url, token=token, app=app, **overrides)  # type: ignore[arg-type]
+
+    @property
+    def has_github_credentials(self) -> bool:
+        """A token or a GitHub App is configured (real GitHub needs one)."""
+        return bool(self.env.get("GITHUB_TOKEN") or self.env.get(APP_ID_VARIABLE))
+
+    def for_simulator(self, api_url: str) -> Settings:
+        """These settings pointed at a fakehub: its URL, and no GitHub App (fakehub's default
+        hub has none; any token works)."""
+        env = {k: v for k, v in self.env.items() if k not in APP_VARIABLES}
+        return replace(self, env={**env, "PRMON_GITHUB_API_URL": api_url})
 
     def github_app_env(self) -> dict[str, str | None]:
         """The App's variables as the Dagster resource's fields (unset ones None)."""
