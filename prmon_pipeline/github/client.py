@@ -21,7 +21,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
 
@@ -160,7 +160,9 @@ class GitHubClient:
         self._rng = rng or random.Random()
         self._limit = asyncio.Semaphore(config.max_concurrency)
         self._tally = RequestTally()
-        self._blocked_until = 0.0
+        self._blocked_until: dict[str, float] = {}
+        """Per credential: no request before this time (a rate-limit wait announced)."""
+        self._in_flight: dict[tuple[str, str], int] = {}
         limits = httpx.Limits(
             max_connections=config.max_concurrency,
             max_keepalive_connections=config.max_concurrency,
@@ -216,14 +218,18 @@ class GitHubClient:
         where = f"{context}: GET {_display_path(url)}" if context else f"GET {_display_path(url)}"
         attempts = _Attempts()
         owner, repository = request_subject(url, context)
+        budget = (self.credentials.principal(owner), "core")
         while True:
-            await self._respect_block(tallies)
+            await self._respect_block(tallies, owner)
             self.check_budget("core", owner, where)
             status: int | None = None
+            self._in_flight[budget] = self._in_flight.get(budget, 0) + 1
+            answered = False
             try:
                 response = await self._send(
                     url, params, etag, tallies, owner=owner, repository=repository
                 )
+                answered = True
                 status = response.status_code
                 if status == 401 and not attempts.reauthorized:
                     attempts.reauthorized = self.credentials.invalidate(owner)
@@ -240,9 +246,13 @@ class GitHubClient:
                 data = _decode(response.content, response.headers, tallies) if ok else None
             except (httpx.TransportError, _TruncatedBodyError) as exc:
                 decision = Decision(Outcome.RETRY, reason=type(exc).__name__)
+            finally:
+                self._in_flight[budget] -= 1
+                if not answered:
+                    self._assume_spent(budget)
             if decision.outcome in (Outcome.OK, Outcome.NOT_MODIFIED):
                 return _answer(response, data, tallies)
-            await self._recover(decision, attempts, where, tallies, status)
+            await self._recover(decision, attempts, where, tallies, status, owner=owner)
 
     async def _recover(
         self,
@@ -251,8 +261,11 @@ class GitHubClient:
         where: str,
         tallies: tuple[RequestTally, ...],
         status: int | None = None,
+        *,
+        owner: str | None = None,
     ) -> None:
-        """Back off, or schedule a rate-limit wait, or raise the terminal error.
+        """Back off, or schedule a rate-limit wait (for ``owner``'s credential), or raise the
+        terminal error.
 
         Terminal errors carry ``status`` as ``http_status`` (a 404 is a
         :class:`PermissionDeniedError`, a 422 a plain :class:`GitHubError`), so a caller can
@@ -287,7 +300,8 @@ class GitHubClient:
                     decision.wait_seconds,
                 )
             until = self._clock() + decision.wait_seconds
-            self._blocked_until = max(self._blocked_until, until)
+            key = self.credentials.principal(owner)
+            self._blocked_until[key] = max(self._blocked_until.get(key, 0.0), until)
         elif decision.outcome is Outcome.PERMISSION:
             raise PermissionDeniedError(
                 f"{where}: {decision.reason} (no access, or it does not exist; not retried)",
@@ -296,13 +310,16 @@ class GitHubClient:
         else:
             raise GitHubError(f"{where}: {decision.reason}", http_status=status)
 
-    async def _respect_block(self, tallies: tuple[RequestTally, ...]) -> None:
-        """Sleep until a rate-limit wait announced by any request has passed.
+    async def _respect_block(
+        self, tallies: tuple[RequestTally, ...], owner: str | None = None
+    ) -> None:
+        """Sleep until a rate-limit wait announced by any request of the credential has passed.
 
-        One shared deadline: when one request learns that the token is exhausted (or a
-        secondary limit hit), every concurrent request waits too instead of hammering GitHub.
+        One shared deadline per credential: when one request learns that the token is exhausted
+        (or a secondary limit hit), every concurrent request with that token waits too instead
+        of hammering GitHub; another owner's installation token is not held back.
         """
-        delay = self._blocked_until - self._clock()
+        delay = self._blocked_until.get(self.credentials.principal(owner), 0.0) - self._clock()
         if delay > 0:
             for counts in tallies:
                 counts.waits += 1
@@ -363,15 +380,24 @@ class GitHubClient:
                 counts.rate_limit_remaining = limit.remaining
                 counts.rate_limit_reset = limit.reset_epoch
 
+    def _assume_spent(self, key: tuple[str, str]) -> None:
+        """A request that got no answer (cut, timed out, cancelled) may still have been charged:
+        count it against the last reading, so the budget share errs on the side of others."""
+        seen = self.budgets.get(key)
+        if seen is not None:
+            self.budgets[key] = replace(seen, remaining=max(0, seen.remaining - 1))
+
     def check_budget(self, pool: str, owner: str | None, where: str) -> None:
         """Raise :class:`BudgetReservedError` instead of spending what ``max_budget_share``
-        leaves to other tools (requests already in flight may overshoot by the concurrency)."""
+        leaves to other tools; requests in flight count as spent (their answers are not in yet)."""
         share = self.config.max_budget_share
-        seen = self.budgets.get((self.credentials.principal(owner), pool))
+        key = (self.credentials.principal(owner), pool)
+        seen = self.budgets.get(key)
         if share >= 1.0 or seen is None or self._clock() >= seen.reset_epoch:
             return
-        if seen.remaining < (1.0 - share) * seen.limit:
-            raise BudgetReservedError(where, pool, seen.remaining, seen.limit, seen.reset_epoch)
+        remaining = seen.remaining - self._in_flight.get(key, 0)
+        if remaining < (1.0 - share) * seen.limit:
+            raise BudgetReservedError(where, pool, remaining, seen.limit, seen.reset_epoch)
 
 
 @dataclass

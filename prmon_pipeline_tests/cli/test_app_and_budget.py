@@ -113,7 +113,7 @@ def test_budget_share_defers_and_the_next_sync_completes(
     assert "budget share reached" in statuses[deferred]["error"]
     assert "1 of 2 repositories deferred" in err and deferred in err
     hub = hub_app.state.hub
-    assert hub.rate_limit_remaining(TOKEN) >= 60 - 8  # the share, give or take what was in flight
+    assert hub.rate_limit_remaining(TOKEN) >= 59  # the share, in-flight requests counted
     status = _status(capsys)
     assert status[deferred]["failure_count"] == 0
     assert status[deferred]["pull_requests"] == 0  # nothing half-stored
