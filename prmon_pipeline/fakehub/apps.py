@@ -83,6 +83,19 @@ class IssuedToken:
     expires_at: float
 
 
+def apps_from_arguments(
+    app_id: int | None, public_key_file: str | None, owner: str
+) -> dict[int, AppSpec]:
+    """``--app-id`` and ``--app-public-key``: one App installed on all of ``owner``'s
+    repositories (installation id = App id), or none."""
+    if app_id is None and public_key_file is None:
+        return {}
+    if app_id is None or public_key_file is None:
+        raise SystemExit("fakehub: --app-id and --app-public-key go together")
+    with open(public_key_file, encoding="utf-8") as pem:
+        return {app_id: AppSpec(pem.read(), (Installation(app_id, owner),))}
+
+
 def installation_budget(repositories: int) -> int:
     """GitHub's hourly budget of an installation with this many repositories, per pool."""
     return min(MAX_BUDGET, BASE_BUDGET + PER_REPOSITORY * max(0, repositories - FREE_REPOSITORIES))

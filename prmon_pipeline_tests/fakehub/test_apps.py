@@ -5,6 +5,7 @@ tokens (201 shape, one-hour life), their budget (5,000 + 50 per repository over 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,7 +13,12 @@ import jwt
 import pytest
 
 from prmon_pipeline.fakehub import HubConfig, World, WorldConfig, create_app, sync_client
-from prmon_pipeline.fakehub.apps import AppSpec, Installation, installation_budget
+from prmon_pipeline.fakehub.apps import (
+    AppSpec,
+    Installation,
+    apps_from_arguments,
+    installation_budget,
+)
 from prmon_pipeline_tests.github.app_keys import key_pair
 
 NOW = 1_767_225_600
@@ -180,3 +186,14 @@ def test_a_hub_without_apps_has_no_app_routes() -> None:
     assert client.get("/orgs/acme/installation").status_code == 404
     assert client.post("/app/installations/1/access_tokens").status_code == 404
     assert client.post(f"/repos/{world.repository_names()[0]}/pulls").status_code == 404
+
+
+def test_the_server_options_configure_one_app(tmp_path: Path) -> None:
+    key_file = tmp_path / "app.pub.pem"
+    key_file.write_text(key_pair().public_pem)
+    assert apps_from_arguments(None, None, "acme") == {}
+    (spec,) = apps_from_arguments(12, str(key_file), "globex").values()
+    assert spec.public_key_pem == key_pair().public_pem
+    assert spec.installations == (Installation(12, "globex"),)
+    with pytest.raises(SystemExit, match="go together"):
+        apps_from_arguments(12, None, "acme")

@@ -28,6 +28,7 @@ from prmon_pipeline_tests.github.simulation import (
     API,
     FakeClock,
     Warehouse,
+    delayed,
     discover,
     make_client,
     make_hub,
@@ -45,10 +46,12 @@ def app_hub(world: Any, clock: FakeClock, *installations: Installation, **config
 
 
 def app_client(app: Any, clock: FakeClock, app_id: str = str(APP_ID), key: str = "") -> Any:
+    """A client of ``app`` with the test App's key; answers take a real moment (``delayed``),
+    so concurrent requests do race for the token."""
     credentials = app_credentials(app_id, key or key_pair().private_pem)
     return GitHubClient(
         GitHubConfig(api_url=API, app=credentials),
-        transport=httpx.ASGITransport(app=app),
+        transport=httpx.ASGITransport(app=delayed(app)),
         sleep=clock.sleep,
         clock=clock.time,
     )
@@ -107,8 +110,9 @@ def test_the_token_is_renewed_five_minutes_before_its_hour_ends() -> None:
             await one.full(client)
             assert minted(client) == 1
             one.clock.now += 2 * 60  # 56 minutes: inside the last five
-            await one.full(client)
-            assert minted(client) == 2
+            pulls = f"repos/{one.name}/pulls"
+            await asyncio.gather(*(client.get(pulls, context=one.name) for _ in range(6)))
+            assert minted(client) == 2  # six requests at once, one renewal
 
     asyncio.run(scenario())
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import pytest
@@ -16,6 +15,7 @@ from prmon_pipeline_tests.github.simulation import (
     API,
     FakeClock,
     Warehouse,
+    delayed,
     discover,
     make_client,
     make_hub,
@@ -32,11 +32,7 @@ def test_discovery_stops_at_the_share_and_resumes_after_the_reset() -> None:
     hub = app.state.hub
     name = world.repository_names()[0]
 
-    async def slowly(scope: Any, receive: Any, send: Any) -> None:
-        await asyncio.sleep(0.002)  # answers take time: the check-run workers overlap
-        await app(scope, receive, send)
-
-    transport = httpx.ASGITransport(app=slowly)
+    transport = httpx.ASGITransport(app=delayed(app))  # the check-run workers overlap
 
     async def scenario() -> None:
         async with make_client(app, clock, transport, token=TOKEN, max_budget_share=0.4) as client:
