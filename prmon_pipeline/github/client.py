@@ -221,13 +221,14 @@ class GitHubClient:
         budget = (self.credentials.principal(owner), "core")
         while True:
             await self._respect_block(tallies, owner)
-            self.check_budget("core", owner, where)
+            authorization = await self.credentials.authorization(owner, repository)
+            self.check_budget("core", owner, where)  # then counted in flight, with no await between
             status: int | None = None
             self._in_flight[budget] = self._in_flight.get(budget, 0) + 1
             answered = False
             try:
                 response = await self._send(
-                    url, params, etag, tallies, owner=owner, repository=repository
+                    url, params, etag, tallies, owner=owner, authorization=authorization
                 )
                 answered = True
                 status = response.status_code
@@ -334,10 +335,9 @@ class GitHubClient:
         tallies: tuple[RequestTally, ...],
         *,
         owner: str | None,
-        repository: str | None,
+        authorization: str | None,
     ) -> httpx.Response:
         headers = request_headers(self.config.user_agent, None, etag)
-        authorization = await self.credentials.authorization(owner, repository)
         if authorization:
             headers["Authorization"] = authorization
         async with self._limit:
