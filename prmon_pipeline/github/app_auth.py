@@ -22,6 +22,7 @@ repr, a log line, an exception or metadata: messages name the App id and the own
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ KEY_VARIABLE = "PRMON_GITHUB_APP_PRIVATE_KEY"
 KEY_FILE_VARIABLE = "PRMON_GITHUB_APP_PRIVATE_KEY_FILE"
 APP_VARIABLES = (APP_ID_VARIABLE, KEY_VARIABLE, KEY_FILE_VARIABLE)
 _APP_ID = re.compile(r"^(?:[0-9]+|Iv[0-9A-Za-z.]+)$")
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 Send = Callable[[str, str, str], Awaitable[httpx.Response]]
@@ -255,6 +257,13 @@ class AppInstallationCredentials:
                 http_status=201,
             ) from None
         self.tokens_minted += 1
+        log.info(
+            "GitHub App %s: installation %s (%s) token obtained, valid until %s",
+            self.app.app_id,
+            installation,
+            owner,
+            expires.isoformat(),
+        )
         return _Token(value, expires.timestamp())
 
     async def _as_app(self, method: str, path: str) -> httpx.Response:

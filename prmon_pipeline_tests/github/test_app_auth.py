@@ -250,6 +250,7 @@ def test_no_key_jwt_or_token_reaches_reprs_messages_or_logs(
     private_body = key_pair().private_pem.splitlines()[1]
     text = "\n".join([*shown, caplog.text])
     assert "4242" in shown[1] or "4242" in shown[2]
+    assert "GitHub App 4242: installation 7 (acme) token obtained" in caplog.text  # logs seen
     for secret in (token, private_body, "eyJ", "BEGIN RSA"):
         assert secret not in text
 
