@@ -26,9 +26,16 @@ def sync_through_dagster(
     """
     ordered = sorted(repositories)
     github = settings.github()
+    app = settings.github_app_env()
     resources: dict[str, object] = {
         **dict(defs.resources or {}),
-        "github": GitHubResource(api_url=github.api_url, token=github.token),
+        "github": GitHubResource(
+            api_url=github.api_url,
+            token=github.token,
+            app_id=app["app_id"],
+            app_private_key=app["app_private_key"],
+            app_private_key_file=app["app_private_key_file"],
+        ),
         "warehouse": WarehouseResource(dsn=settings.database_url),
     }
     if concurrency is not None:

@@ -66,8 +66,10 @@ def embedded_warehouse(settings: Settings) -> Iterator[Settings]:
 
 
 def demo_command(args: argparse.Namespace, settings: Settings) -> int:
-    if args.repo and not settings.env.get("GITHUB_TOKEN"):
-        raise ConfigurationError("--repo syncs real GitHub and needs GITHUB_TOKEN to be set")
+    if args.repo and not settings.has_github_credentials:
+        raise ConfigurationError(
+            "--repo syncs real GitHub and needs GITHUB_TOKEN (or a GitHub App) to be set"
+        )
     with ExitStack() as stack:
         settings = stack.enter_context(embedded_warehouse(settings))
         world: World | None = None
@@ -84,7 +86,7 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
             world.advance(3600)  # an hour of activity, so some checks are running at the cold sync
             url = stack.enter_context(serve(create_app(world, HubConfig())))
             stdout.print(f"fakehub serving {args.repos} simulated repositories at {url}")
-            settings = replace(settings, env={**settings.env, "PRMON_GITHUB_API_URL": url})
+            settings = settings.for_simulator(url)
             repositories = world.repository_names()
         with settings.warehouse() as conn:
             for name in repositories:

@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 from contextlib import ExitStack
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from prmon_pipeline.cli.output import stdout
 from prmon_pipeline.cli.settings import Settings
 from prmon_pipeline.core.errors import ConfigurationError
 from prmon_pipeline.fakehub import HubConfig, World, WorldConfig, create_app, serve
+from prmon_pipeline.github.app_auth import APP_VARIABLES
 from prmon_pipeline.warehouse.repositories import add_repository
 
 DEV_INSTANCE_YAML = """\
@@ -74,8 +74,8 @@ def _advance_forever(world: World, speed: float, stop: threading.Event) -> None:
 
 
 def dev_command(args: argparse.Namespace, settings: Settings) -> int:
-    if args.real and not settings.env.get("GITHUB_TOKEN"):
-        raise ConfigurationError("--real needs GITHUB_TOKEN to be set")
+    if args.real and not settings.has_github_credentials:
+        raise ConfigurationError("--real needs GITHUB_TOKEN (or a GitHub App) to be set")
     with ExitStack() as stack:
         settings = stack.enter_context(embedded_warehouse(settings))
         if not args.real:
@@ -91,6 +91,9 @@ def dev_command(args: argparse.Namespace, settings: Settings) -> int:
             "PRMON_DATABASE_URL": settings.database_url,
             "DAGSTER_HOME": str(dagster_home),
         }
+        if not args.real:
+            for name in APP_VARIABLES:  # the simulator has no GitHub App
+                env.pop(name, None)
         env.setdefault("GITHUB_TOKEN", "fakehub")  # any token works against the simulator
         return _run_dagster_dev(env, args.port, workspace)
 
@@ -106,7 +109,7 @@ def _simulated_github(stack: ExitStack, settings: Settings, args: argparse.Names
     ticker.start()
     stack.callback(stop.set)
     stdout.print(f"fakehub serving {args.repos} simulated repositories at {url}")
-    settings = replace(settings, env={**settings.env, "PRMON_GITHUB_API_URL": url})
+    settings = settings.for_simulator(url)
     with settings.warehouse() as conn:
         for name in world.repository_names():
             add_repository(conn, name)

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
 import psycopg
 
+from prmon_pipeline.github.app_auth import (
+    APP_ID_VARIABLE,
+    APP_VARIABLES,
+    KEY_FILE_VARIABLE,
+    KEY_VARIABLE,
+    load_app_credentials,
+)
 from prmon_pipeline.github.client import GitHubConfig
 from prmon_pipeline.sync.options import DEFAULT_API_URL
 from prmon_pipeline.warehouse.connection import connect, database_url, prmon_home
@@ -20,7 +27,8 @@ Conn = psycopg.Connection[tuple[object, ...]]
 
 @dataclass(frozen=True)
 class Settings:
-    """``PRMON_DATABASE_URL``, ``PRMON_HOME``, ``PRMON_GITHUB_API_URL`` and ``GITHUB_TOKEN``."""
+    """``PRMON_DATABASE_URL``, ``PRMON_HOME``, ``PRMON_GITHUB_API_URL``, ``GITHUB_TOKEN`` and
+    the GitHub App's ``PRMON_GITHUB_APP_ID`` + ``PRMON_GITHUB_APP_PRIVATE_KEY`` (or ``_FILE``)."""
 
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
@@ -53,7 +61,30 @@ class Settings:
         return conn
 
     def github(self, **overrides: object) -> GitHubConfig:
-        """Client settings; the token is taken from the environment and never printed."""
+        """Client settings; the token or App key is taken from the environment, never printed.
+
+        A configured GitHub App takes precedence over ``GITHUB_TOKEN`` (its budget is larger).
+        """
         api_url = self.env.get("PRMON_GITHUB_API_URL") or DEFAULT_API_URL
-        token = self.env.get("GITHUB_TOKEN") or None
-        return GitHubConfig(api_url=api_url, token=token, **overrides)  # type: ignore[arg-type]
+        app = load_app_credentials(self.env)
+        token = None if app is not None else self.env.get("GITHUB_TOKEN") or None
+        return GitHubConfig(api_url=api_url, token=token, app=app, **overrides)  # type: ignore[arg-type]
+
+    @property
+    def has_github_credentials(self) -> bool:
+        """A token or a GitHub App is configured (real GitHub needs one)."""
+        return bool(self.env.get("GITHUB_TOKEN") or self.env.get(APP_ID_VARIABLE))
+
+    def for_simulator(self, api_url: str) -> Settings:
+        """These settings pointed at a fakehub: its URL, and no GitHub App (fakehub's default
+        hub has none; any token works)."""
+        env = {k: v for k, v in self.env.items() if k not in APP_VARIABLES}
+        return replace(self, env={**env, "PRMON_GITHUB_API_URL": api_url})
+
+    def github_app_env(self) -> dict[str, str | None]:
+        """The App's variables as the Dagster resource's fields (unset ones None)."""
+        return {
+            "app_id": self.env.get(APP_ID_VARIABLE) or None,
+            "app_private_key": self.env.get(KEY_VARIABLE) or None,
+            "app_private_key_file": self.env.get(KEY_FILE_VARIABLE) or None,
+        }

@@ -56,7 +56,8 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
                 "open",
                 "open w/ failing checks",
                 "check runs",
-                "rate limit left",
+                "REST left",
+                "GraphQL left",
                 "problems",
                 "notes",
             ],
@@ -71,6 +72,7 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
                     r.open_prs_with_failing_checks,
                     r.check_runs,
                     r.rate_limit_remaining,
+                    r.graphql_remaining,
                     "; ".join(problems[r.full_name]) or "ok",
                     "; ".join(r.notes()),
                 )

@@ -13,9 +13,14 @@ from prmon_pipeline.cli.settings import Settings
 from prmon_pipeline.core.errors import ConfigurationError
 from prmon_pipeline.core.models import SyncMode
 from prmon_pipeline.core.repo_key import parse_repo_key
-from prmon_pipeline.github.client import GitHubClient
+from prmon_pipeline.github.client import GitHubClient, GitHubConfig
 from prmon_pipeline.sync import SyncOptions, SyncOutcome, sync_repositories
-from prmon_pipeline.sync.options import CHECK_RUNS_LOOKBACK_DAYS, REPOSITORIES_AT_ONCE, lookback
+from prmon_pipeline.sync.options import (
+    CHECK_RUNS_LOOKBACK_DAYS,
+    MAX_BUDGET_SHARE,
+    REPOSITORIES_AT_ONCE,
+    lookback,
+)
 from prmon_pipeline.warehouse.repositories import get_repository, list_repositories
 
 SUMMARY_COLUMNS = (
@@ -63,6 +68,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             f" ({CHECK_RUNS_LOOKBACK_DAYS}; 0 fetches them all)"
         ),
     )
+    sync.add_argument(
+        "--max-budget-share",
+        type=float,
+        default=MAX_BUDGET_SHARE,
+        metavar="SHARE",
+        help=(
+            "spend at most this share of each rate-limit pool's hourly budget (0 < SHARE <= 1);"
+            " the rest is left to other tools: repositories not reached are deferred, not lost,"
+            " and the next sync resumes them"
+        ),
+    )
     sync.add_argument("--json", action="store_true", help="print the figures as JSON")
     sync.set_defaults(handler=sync_command)
 
@@ -74,6 +90,10 @@ def _options(args: argparse.Namespace) -> SyncOptions:
         raise ConfigurationError(f"--pr must be a positive PR number, got {args.pr}")
     if args.concurrency < 1:
         raise ConfigurationError(f"--concurrency must be at least 1, got {args.concurrency}")
+    if not 0.0 < args.max_budget_share <= 1.0:
+        raise ConfigurationError(
+            f"--max-budget-share must be above 0 and at most 1, got {args.max_budget_share}"
+        )
     if args.check_runs_lookback < 0:
         raise ConfigurationError(
             "--check-runs-lookback must be 0 (off) or a number of days,"
@@ -107,14 +127,33 @@ def sync_command(args: argparse.Namespace, settings: Settings) -> int:
     if not repositories:
         raise ConfigurationError("no active repositories registered; add one with prmon repos add")
     apply_sync_allocator_settings()  # this process syncs from here on: see allocator_settings
-    outcomes = asyncio.run(_run(repositories, options, args.concurrency, settings, args.json))
+    github = settings.github(max_budget_share=args.max_budget_share)
+    outcomes = asyncio.run(
+        _run(
+            repositories,
+            options,
+            args.concurrency,
+            github,
+            database_url=settings.database_url,
+            quiet=args.json,
+        )
+    )
     if args.json:
         print_json([_as_dict(o) for o in outcomes])
     else:
         print_table("sync summary", SUMMARY_COLUMNS, [summary_row(o) for o in outcomes])
-    failed = [o for o in outcomes if not o.ok]
+    failed = [o for o in outcomes if o.error is not None and not o.error.deferred]
+    deferred = [o for o in outcomes if o.error is not None and o.error.deferred]
     for outcome in failed:
         stderr.print(f"prmon: {outcome.error}", markup=False, highlight=False)
+    if deferred:
+        stderr.print(
+            f"prmon: {len(deferred)} of {len(outcomes)} repositories deferred: the budget share"
+            f" (--max-budget-share {args.max_budget_share:g}) is spent; nothing was lost and the"
+            f" next sync resumes them ({', '.join(o.repository for o in deferred)})",
+            markup=False,
+            highlight=False,
+        )
     return 1 if failed else 0
 
 
@@ -122,7 +161,9 @@ async def _run(
     repositories: list[str],
     options: SyncOptions,
     concurrency: int,
-    settings: Settings,
+    github: GitHubConfig,
+    *,
+    database_url: str,
     quiet: bool,
 ) -> list[SyncOutcome]:
     progress = Progress(
@@ -148,16 +189,18 @@ async def _run(
                 line += f"; replaced an earlier repository of this name ({figures.replaced})"
             for failure in figures.item_failures:
                 line += f"\n  skipped, backed off: {failure}"
+        elif outcome.error is not None and outcome.error.deferred:
+            line = f"{outcome.repository}: deferred (budget share reached)"
         else:
             line = f"{outcome.repository}: FAILED"
         progress.console.print(line, markup=False, highlight=False)
         progress.update(task, advance=1, description=outcome.repository)
 
     with progress:
-        async with GitHubClient(settings.github()) as client:
+        async with GitHubClient(github) as client:
             return await sync_repositories(
                 repositories,
-                database_url=settings.database_url,
+                database_url=database_url,
                 client=client,
                 options=options,
                 concurrency=concurrency,
@@ -168,13 +211,15 @@ async def _run(
 def _as_dict(outcome: SyncOutcome) -> dict[str, object]:
     if outcome.figures is not None:
         return {"status": "succeeded", **outcome.figures.as_dict()}
-    return {"repository": outcome.repository, "status": "failed", "error": str(outcome.error)}
+    status = "deferred" if outcome.error is not None and outcome.error.deferred else "failed"
+    return {"repository": outcome.repository, "status": status, "error": str(outcome.error)}
 
 
 def summary_row(outcome: SyncOutcome) -> tuple[object, ...]:
     f = outcome.figures
     if f is None:
-        return (outcome.repository, "FAILED", *[""] * (len(SUMMARY_COLUMNS) - 2))
+        status = "deferred" if outcome.error is not None and outcome.error.deferred else "FAILED"
+        return (outcome.repository, status, *[""] * (len(SUMMARY_COLUMNS) - 2))
     counts = f.counts
     return (
         outcome.repository,

@@ -91,3 +91,29 @@ class TransientWarehouseError(WarehouseError):
 
 class MigrationError(WarehouseError):
     """A migration could not be applied, or an applied one was edited afterwards."""
+
+
+class BudgetReservedError(GitHubError):
+    """The share of the hour's budget this tool may use is spent (``--max-budget-share``).
+
+    Not a fault: the rest of the budget is left to other tools. No request was sent, the
+    repository's remaining work is skipped without advancing its cursors, and the next cycle
+    (after GitHub's ``reset``) resumes where this one stopped. ``pool`` is GitHub's
+    ``x-ratelimit-resource`` (``core`` for REST, ``graphql``).
+    """
+
+    transient = True
+
+    def __init__(self, where: str, pool: str, remaining: int, limit: int, reset_epoch: int) -> None:
+        super().__init__(
+            f"{where}: budget share reached: the {pool} pool has {remaining} of {limit} left,"
+            " which is reserved for other tools until it resets; resuming next cycle"
+        )
+        self.where = where
+        self.pool = pool
+        self.remaining = remaining
+        self.limit = limit
+        self.reset_epoch = reset_epoch
+
+    def __reduce__(self) -> tuple[type[BudgetReservedError], tuple[str, str, int, int, int]]:
+        return (type(self), (self.where, self.pool, self.remaining, self.limit, self.reset_epoch))

@@ -39,6 +39,7 @@ STATUS_SELECT: Select = (
     ("replaced_reason", "x.retired_reason"),
     ("check_run_shas_refused", "coalesce(g.refused, 0)"),
     ("next_refused_retry_at", "g.next_retry"),
+    ("graphql_remaining", "q.graphql_remaining"),
 )
 """``prmon status``'s columns, in the field order of ``warehouse.status.RepositoryStatus``."""
 
@@ -106,6 +107,9 @@ def status_sql() -> str:
         f" LEFT JOIN LATERAL (SELECT rate_limit_remaining FROM {syncs}"
         " WHERE repository_id = r.id AND rate_limit_remaining IS NOT NULL"
         " ORDER BY started_at DESC, id DESC LIMIT 1) s ON true"
+        f" LEFT JOIN LATERAL (SELECT graphql_remaining FROM {syncs}"
+        " WHERE repository_id = r.id AND graphql_remaining IS NOT NULL"
+        " ORDER BY started_at DESC, id DESC LIMIT 1) q ON true"
         f" LEFT JOIN LATERAL (SELECT o.retired_at, o.retired_reason FROM {repos} o"
         " WHERE lower(o.full_name) = lower(r.full_name) AND o.retired_at IS NOT NULL"
         " ORDER BY o.retired_at DESC, o.id DESC LIMIT 1) x ON true"

@@ -12,11 +12,19 @@ import os
 import dagster as dg
 from pydantic import Field
 
+from prmon_pipeline.github.app_auth import (
+    KEY_FILE_VARIABLE,
+    AppCredentials,
+    app_credentials,
+    load_app_credentials,
+    read_key_file,
+)
 from prmon_pipeline.github.client import GitHubClient, GitHubConfig
 from prmon_pipeline.sync.options import (
     CHECK_RUNS_LOOKBACK_DAYS,
     DEFAULT_API_URL,
     FRESHNESS_MAX_AGE,
+    MAX_BUDGET_SHARE,
     REPOSITORIES_AT_ONCE,
     REQUESTS_IN_FLIGHT,
 )
@@ -24,7 +32,8 @@ from prmon_pipeline.warehouse.connection import database_url
 
 
 class GitHubResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # generic over itself
-    """GitHub REST: ``api_url`` (else ``PRMON_GITHUB_API_URL``, else api.github.com) and a token."""
+    """GitHub REST: ``api_url`` (else ``PRMON_GITHUB_API_URL``, else api.github.com) and a token,
+    or a GitHub App (``app_id`` and a key, else ``PRMON_GITHUB_APP_*`` from the environment)."""
 
     api_url: str | None = Field(
         default=None, description="REST base URL; GHES: https://HOST/api/v3."
@@ -36,14 +45,40 @@ class GitHubResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # gene
         default=REQUESTS_IN_FLIGHT, description="Concurrent requests of one client."
     )
     timeout_seconds: float = 30.0
+    app_id: str | None = Field(
+        default=None, description="GitHub App id; wire EnvVar('PRMON_GITHUB_APP_ID')."
+    )
+    app_private_key: str | None = Field(
+        default=None,
+        description="The App's PEM private key; wire EnvVar('PRMON_GITHUB_APP_PRIVATE_KEY').",
+    )
+    app_private_key_file: str | None = Field(
+        default=None, description="Path of the App's PEM private key (instead of the text)."
+    )
+    max_budget_share: float = Field(
+        default=MAX_BUDGET_SHARE,
+        description="Share of each rate-limit pool's hourly budget to spend; the rest is left"
+        " to other tools (the sync stops early and resumes next run).",
+    )
 
     def github_config(self) -> GitHubConfig:
+        """The client settings; an App configured here or in the environment wins over the
+        token. A bad key fails here, in one line, before any request."""
         api_url = self.api_url or os.environ.get("PRMON_GITHUB_API_URL") or DEFAULT_API_URL
+        app: AppCredentials | None
+        if self.app_id:
+            pem = self.app_private_key or read_key_file(self.app_private_key_file or "")
+            source = "app_private_key" if self.app_private_key else KEY_FILE_VARIABLE
+            app = app_credentials(self.app_id, pem, source)
+        else:
+            app = load_app_credentials(os.environ)
         return GitHubConfig(
             api_url=api_url,
-            token=self.token or None,
+            token=None if app is not None else self.token or None,
             timeout=self.timeout_seconds,
             max_concurrency=self.max_concurrency,
+            app=app,
+            max_budget_share=self.max_budget_share,
         )
 
     def client(self) -> GitHubClient:

@@ -22,8 +22,8 @@ import orjson
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from prmon_pipeline.fakehub import apps, versions
 from prmon_pipeline.fakehub import faults as fault_kinds
-from prmon_pipeline.fakehub import versions
 from prmon_pipeline.fakehub.config import HubConfig
 from prmon_pipeline.fakehub.faults import FaultInjector
 from prmon_pipeline.fakehub.graphql_endpoint import GraphQLEndpoint
@@ -130,6 +130,8 @@ class Hub:
         self.faults = FaultInjector(config.fault_seed)
         self.primary = PrimaryLimiter(config)
         self.graphql = GraphQLEndpoint(world, config, self.primary)
+        self.apps = apps.AppAuthority(world, config)
+        self.primary.token_limits = self.apps.rate_limit_of
         self.secondary = SecondaryLimiter(config)
         self.cache = PageCache(config.page_cache_entries)
         self.in_flight = 0
@@ -169,7 +171,7 @@ class Hub:
             prefix = GHES_PREFIX
             path = path[len(GHES_PREFIX) :] if path.startswith(GHES_PREFIX + "/") else "/\x00"
         target = parse_path(path)
-        if scope["method"] not in ("GET", "HEAD"):
+        if scope["method"] not in ("GET", "HEAD") and target.route not in apps.POST_ROUTES:
             target.route = "unknown"
         body = b""
         if scope["method"] == "POST" and scope["path"] == GRAPHQL_PATHS[cfg.ghes]:
@@ -179,6 +181,8 @@ class Hub:
         token = _token(headers)
         host = headers.get(b"host", b"localhost").decode("latin-1")
         valid = token is not None and (not cfg.valid_tokens or token in cfg.valid_tokens)
+        if token is not None and self.apps.enabled:
+            valid = self.apps.token_valid(token, valid)
         req = Request(
             scope=scope,
             headers=headers,
@@ -276,9 +280,16 @@ class Hub:
             return Result(cfg.rate_limit_status, orjson.dumps(body))
         return None
 
+    def _apps_answer(self, req: Request) -> Result | None:
+        """GitHub App routes, and what an App credential may not read (``fakehub.apps``)."""
+        if not self.apps.enabled and req.target.route not in apps.ROUTES:
+            return None
+        pairs = query_pairs(req.scope.get("query_string", b""))
+        return self.apps.intercept(req.target, req.token, req.base, pairs)
+
     async def _respond(self, req: Request) -> Result:
         """The response before the common headers (``reset`` marks a connection to drop)."""
-        refused = self._gate(req)
+        refused = self._gate(req) or self._apps_answer(req)
         if refused is not None:
             return refused
         route = req.target.route

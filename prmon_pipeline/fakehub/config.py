@@ -7,9 +7,13 @@ Two separate objects because one world may be served by several apps (for exampl
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from prmon_pipeline.fakehub.apps import AppSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +69,7 @@ class HubConfig:
     ``graphql_timeout_status`` (JSON, or GitHub's HTML page with ``graphql_timeout_html``);
     past ``graphql_resource_limit_nodes`` declared nodes the further ``object``/``node``
     aliases of a query come back null with "Resource limits for this query exceeded.".
+    ``apps``: GitHub Apps by App id (public key and installations, see ``fakehub.apps``).
     """
 
     rate_limit: int = 5000
@@ -88,3 +93,4 @@ class HubConfig:
     graphql_timeout_status: int = 502
     graphql_timeout_html: bool = False
     graphql_resource_limit_nodes: int | None = None
+    apps: Mapping[int, AppSpec] = field(default_factory=dict)

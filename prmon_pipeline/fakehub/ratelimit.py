@@ -10,6 +10,7 @@ the window resets an hour after its first request; every response costs one unit
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from prmon_pipeline.fakehub.config import HubConfig
@@ -49,6 +50,8 @@ class PrimaryLimiter:
     def __init__(self, cfg: HubConfig) -> None:
         self.cfg = cfg
         self.buckets: dict[tuple[str, str | None], Bucket] = {}
+        self.token_limits: Callable[[str | None], int | None] | None = None
+        """A token's own hourly limit when it has one (a GitHub App installation's, per pool)."""
 
     def bucket(self, token: str | None, pool: str = "core") -> Bucket:
         """The token's bucket in ``pool``, refilled when its window has passed."""
@@ -61,7 +64,12 @@ class PrimaryLimiter:
         return found
 
     def limit(self, pool: str, token: str | None) -> int:
-        """The hourly size of ``token``'s bucket in ``pool`` (the one place that chooses it)."""
+        """The hourly size of ``token``'s bucket in ``pool`` (the one place that chooses it):
+        an installation's own budget (the same in each pool), the GraphQL pool's configured
+        size, the unauthenticated limit, or the configured one."""
+        own = self.token_limits(token) if self.token_limits is not None else None
+        if own is not None:
+            return own
         if pool == "graphql" and self.cfg.graphql_rate_limit is not None:
             return self.cfg.graphql_rate_limit
         if token is None and self.cfg.unauthenticated_rate_limit is not None:

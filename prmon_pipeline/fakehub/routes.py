@@ -25,10 +25,9 @@ class Target:
 def parse_path(path: str) -> Target:
     """Route a path (prefix already removed); unknown shapes get route ``unknown``."""
     parts = [p for p in path.split("/") if p]
-    if parts == ["rate_limit"]:
-        return Target("rate_limit")
-    if parts and parts[0] in OWNER_PREFIXES and len(parts) in (2, 3):
-        return _owner_target(parts)
+    top = _top_level(parts)
+    if top is not None:
+        return top
     if len(parts) >= 3 and parts[0] == "repos":
         target = Target("unknown", owner_repo=f"{parts[1]}/{parts[2]}")
         rest = parts[3:]
@@ -38,19 +37,40 @@ def parse_path(path: str) -> Target:
     else:
         return Target("unknown")
     target.rest = "/".join(rest)
-    if not rest:
-        target.route = "repo"
-    elif rest == ["pulls"]:
-        target.route = "pulls"
-    elif len(rest) == 2 and rest[0] == "pulls" and rest[1].isdigit():
-        target.route, target.arg = "pull", rest[1]
-    elif len(rest) >= 3 and rest[0] == "commits" and rest[-1] == "check-runs":
-        target.route, target.arg = "check_runs", "/".join(rest[1:-1])
-    elif len(rest) == 3 and rest[0] == "check-suites" and rest[2] == "check-runs":
-        target.route, target.arg = "suite_check_runs", rest[1]
-    elif len(rest) == 2 and rest[0] == "check-runs" and rest[1].isdigit():
-        target.route, target.arg = "check_run", rest[1]
+    target.route, target.arg = _repository_route(rest)
     return target
+
+
+def _top_level(parts: list[str]) -> Target | None:
+    """Routes outside a repository: the rate limit, the App's, the owners' (None: not one)."""
+    if parts == ["rate_limit"]:
+        return Target("rate_limit")
+    app_route = _app_route(parts)
+    if app_route is not None:
+        return app_route
+    if parts and parts[0] in OWNER_PREFIXES and len(parts) in (2, 3):
+        return _owner_target(parts)
+    return None
+
+
+REPOSITORY_ROUTES = {(): "repo", ("pulls",): "pulls", ("installation",): "repo_installation"}
+"""Fixed paths below ``/repos/{owner}/{repo}``."""
+NUMBERED_ROUTES = {"pulls": "pull", "check-runs": "check_run"}
+"""``{prefix}/{number}`` paths below a repository."""
+
+
+def _repository_route(rest: list[str]) -> tuple[str, str]:
+    """The route and its argument for the path below ``/repos/{owner}/{repo}``."""
+    fixed = REPOSITORY_ROUTES.get(tuple(rest))
+    if fixed is not None:
+        return fixed, ""
+    if len(rest) == 2 and rest[0] in NUMBERED_ROUTES and rest[1].isdigit():
+        return NUMBERED_ROUTES[rest[0]], rest[1]
+    if len(rest) >= 3 and rest[0] == "commits" and rest[-1] == "check-runs":
+        return "check_runs", "/".join(rest[1:-1])
+    if len(rest) == 3 and rest[0] == "check-suites" and rest[2] == "check-runs":
+        return "suite_check_runs", rest[1]
+    return "unknown", ""
 
 
 OWNER_PREFIXES = {"orgs": "org", "users": "user", "organizations": "org", "user": "user"}
@@ -68,6 +88,17 @@ def _owner_target(parts: list[str]) -> Target:
         return Target("unknown")
     route = OWNER_PREFIXES[parts[0]] + ("_repos" if len(parts) == 3 else "")
     return Target(route, repo_id=int(parts[1]) if by_id else None, arg=parts[1])
+
+
+def _app_route(parts: list[str]) -> Target | None:
+    """The GitHub App routes outside ``/repos`` (see ``fakehub.apps``)."""
+    if len(parts) == 3 and parts[0] in ("orgs", "users") and parts[2] == "installation":
+        return Target(f"{parts[0][:-1]}_installation", arg=parts[1])
+    if len(parts) == 4 and parts[:2] == ["app", "installations"] and parts[3] == "access_tokens":
+        return Target("access_tokens", arg=parts[2])
+    if parts == ["installation", "repositories"]:
+        return Target("installation_repositories")
+    return None
 
 
 def query_pairs(raw: bytes) -> list[tuple[str, str]]:

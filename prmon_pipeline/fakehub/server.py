@@ -17,6 +17,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from prmon_pipeline.fakehub.app import GHES_PREFIX, create_app
+from prmon_pipeline.fakehub.apps import apps_from_arguments
 from prmon_pipeline.fakehub.config import HubConfig, WorldConfig
 from prmon_pipeline.fakehub.world import World
 
@@ -81,6 +82,10 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--speed", type=float, default=60.0, help="simulated seconds per wall second"
     )
+    parser.add_argument(
+        "--app-id", type=int, help="a GitHub App with this id, installed on --owner's repositories"
+    )
+    parser.add_argument("--app-public-key", metavar="PEM_FILE", help="the App's public key")
     return parser
 
 
@@ -92,6 +97,7 @@ def hub_config(args: argparse.Namespace) -> HubConfig:
         require_auth=args.require_auth,
         valid_tokens=frozenset(args.token),
         ghes=args.ghes,
+        apps=apps_from_arguments(args.app_id, args.app_public_key, args.owner),
     )
 
 

@@ -5,9 +5,14 @@ decodes it), the concurrency bound, sleeping, the random draw for jitter, and tr
 httpx exceptions into :mod:`prmon_pipeline.core.errors`. Everything GitHub-specific (headers,
 Link, rate-limit arithmetic) is a pure function in ``core.github_protocol``.
 
-The token is only ever placed in the ``Authorization`` header: it is excluded from the config's
-repr, never formatted into an exception, a log line or a counter. httpx drops it on redirects
-to another host.
+The ``Authorization`` value comes, per request, from a :class:`~prmon_pipeline.github.app_auth.
+Credentials`: a fixed token (``GITHUB_TOKEN``) or a GitHub App's installation token for the
+repository's owner. It is only ever placed in the header: excluded from every repr, never
+formatted into an exception, a log line or a counter. httpx drops it on redirects to another host.
+
+Budgets: every response's ``x-ratelimit-*`` headers are remembered per credential and pool
+(``x-ratelimit-resource``: ``core``, ``graphql``). With ``max_budget_share`` below 1, a request
+whose pool has less than ``(1 - share) * limit`` left is not sent: :class:`BudgetReservedError`.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
 
@@ -25,6 +30,8 @@ import orjson
 
 from prmon_pipeline.core.costs import ApiCost
 from prmon_pipeline.core.errors import (
+    BudgetReservedError,
+    ConfigurationError,
     GitHubError,
     PermissionDeniedError,
     RateLimitedError,
@@ -40,6 +47,12 @@ from prmon_pipeline.core.github_protocol import (
     next_page_url,
     request_headers,
 )
+from prmon_pipeline.github.app_auth import (
+    AppCredentials,
+    AppInstallationCredentials,
+    Credentials,
+    TokenCredentials,
+)
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
@@ -47,7 +60,10 @@ Clock = Callable[[], float]
 
 @dataclass(frozen=True)
 class GitHubConfig:
-    """Connection settings; ``token`` is kept out of ``repr`` (and so out of logs)."""
+    """Connection settings; ``token`` and ``app`` are kept out of ``repr`` (and so out of logs).
+
+    With ``app`` set (a GitHub App), requests carry installation tokens and ``token`` is unused.
+    """
 
     api_url: str
     """REST base URL (``sync.options.DEFAULT_API_URL`` is api.github.com)."""
@@ -61,6 +77,10 @@ class GitHubConfig:
     max_rate_limit_waits: int = 6
     max_wait_seconds: float = 3900.0
     """A single rate-limit wait longer than this raises :class:`RateLimitedError` instead."""
+    app: AppCredentials | None = field(default=None, repr=False)
+    max_budget_share: float = 1.0
+    """The share of each pool's hourly budget this client may spend; the rest is left to other
+    tools (``prmon sync --max-budget-share``)."""
 
 
 @dataclass
@@ -78,6 +98,7 @@ class RequestTally:
     wait_seconds: float = 0.0
     rate_limit_remaining: int | None = None
     rate_limit_reset: int | None = None
+    graphql_remaining: int | None = None
     parse_seconds: float = 0.0
     """Decoding JSON (the client) and building Arrow tables from it (discovery adds that)."""
 
@@ -115,7 +136,8 @@ class GitHubClient:
     """Async GitHub REST client: ``async with GitHubClient(config) as client: ...``.
 
     ``transport`` (e.g. ``httpx.ASGITransport(app=fakehub_app)``), ``sleep``, ``clock`` (epoch
-    seconds, compared with ``x-ratelimit-reset``) and ``rng`` are injectable for tests.
+    seconds, compared with ``x-ratelimit-reset``), ``rng`` and ``credentials`` (else built from
+    the config: the App's installation tokens, or the fixed token) are injectable for tests.
     """
 
     def __init__(
@@ -126,14 +148,21 @@ class GitHubClient:
         sleep: Sleep = asyncio.sleep,
         clock: Clock = time.time,
         rng: random.Random | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
+        if not 0.0 < config.max_budget_share <= 1.0:
+            raise ConfigurationError(
+                f"the budget share must be above 0 and at most 1, got {config.max_budget_share}"
+            )
         self.config = config
         self._sleep = sleep
         self._clock = clock
         self._rng = rng or random.Random()
         self._limit = asyncio.Semaphore(config.max_concurrency)
         self._tally = RequestTally()
-        self._blocked_until = 0.0
+        self._blocked_until: dict[str, float] = {}
+        """Per credential: no request before this time (a rate-limit wait announced)."""
+        self._in_flight: dict[tuple[str, str], int] = {}
         limits = httpx.Limits(
             max_connections=config.max_concurrency,
             max_keepalive_connections=config.max_concurrency,
@@ -146,6 +175,11 @@ class GitHubClient:
             follow_redirects=True,
             max_redirects=5,
         )
+        self.budgets: dict[tuple[str, str], RateLimit] = {}
+        """The latest rate-limit reading per (credential, pool)."""
+        if credentials is None and config.app is not None:
+            credentials = AppInstallationCredentials(config.app, self._send_as_app, clock)
+        self.credentials = credentials or TokenCredentials(config.token)
 
     async def __aenter__(self) -> GitHubClient:
         return self
@@ -183,12 +217,25 @@ class GitHubClient:
         tallies = (self._tally,) if tally is None else (self._tally, tally)
         where = f"{context}: GET {_display_path(url)}" if context else f"GET {_display_path(url)}"
         attempts = _Attempts()
+        owner, repository = request_subject(url, context)
+        budget = (self.credentials.principal(owner), "core")
         while True:
-            await self._respect_block(tallies)
+            await self._respect_block(tallies, owner)
+            authorization = await self.credentials.authorization(owner, repository)
+            self.check_budget("core", owner, where)  # then counted in flight, with no await between
             status: int | None = None
+            self._in_flight[budget] = self._in_flight.get(budget, 0) + 1
+            answered = False
             try:
-                response = await self._send(url, params, etag, tallies)
+                response = await self._send(
+                    url, params, etag, tallies, owner=owner, authorization=authorization
+                )
+                answered = True
                 status = response.status_code
+                if status == 401 and not attempts.reauthorized:
+                    attempts.reauthorized = self.credentials.invalidate(owner)
+                    if attempts.reauthorized:  # an installation token revoked or expired early
+                        continue
                 decision = classify_response(
                     response.status_code,
                     response.headers,
@@ -200,9 +247,13 @@ class GitHubClient:
                 data = _decode(response.content, response.headers, tallies) if ok else None
             except (httpx.TransportError, _TruncatedBodyError) as exc:
                 decision = Decision(Outcome.RETRY, reason=type(exc).__name__)
+            finally:
+                self._in_flight[budget] -= 1
+                if not answered:
+                    self._assume_spent(budget)
             if decision.outcome in (Outcome.OK, Outcome.NOT_MODIFIED):
                 return _answer(response, data, tallies)
-            await self._recover(decision, attempts, where, tallies, status)
+            await self._recover(decision, attempts, where, tallies, status, owner=owner)
 
     async def _recover(
         self,
@@ -211,8 +262,11 @@ class GitHubClient:
         where: str,
         tallies: tuple[RequestTally, ...],
         status: int | None = None,
+        *,
+        owner: str | None = None,
     ) -> None:
-        """Back off, or schedule a rate-limit wait, or raise the terminal error.
+        """Back off, or schedule a rate-limit wait (for ``owner``'s credential), or raise the
+        terminal error.
 
         Terminal errors carry ``status`` as ``http_status`` (a 404 is a
         :class:`PermissionDeniedError`, a 422 a plain :class:`GitHubError`), so a caller can
@@ -247,7 +301,8 @@ class GitHubClient:
                     decision.wait_seconds,
                 )
             until = self._clock() + decision.wait_seconds
-            self._blocked_until = max(self._blocked_until, until)
+            key = self.credentials.principal(owner)
+            self._blocked_until[key] = max(self._blocked_until.get(key, 0.0), until)
         elif decision.outcome is Outcome.PERMISSION:
             raise PermissionDeniedError(
                 f"{where}: {decision.reason} (no access, or it does not exist; not retried)",
@@ -256,13 +311,16 @@ class GitHubClient:
         else:
             raise GitHubError(f"{where}: {decision.reason}", http_status=status)
 
-    async def _respect_block(self, tallies: tuple[RequestTally, ...]) -> None:
-        """Sleep until a rate-limit wait announced by any request has passed.
+    async def _respect_block(
+        self, tallies: tuple[RequestTally, ...], owner: str | None = None
+    ) -> None:
+        """Sleep until a rate-limit wait announced by any request of the credential has passed.
 
-        One shared deadline: when one request learns that the token is exhausted (or a
-        secondary limit hit), every concurrent request waits too instead of hammering GitHub.
+        One shared deadline per credential: when one request learns that the token is exhausted
+        (or a secondary limit hit), every concurrent request with that token waits too instead
+        of hammering GitHub; another owner's installation token is not held back.
         """
-        delay = self._blocked_until - self._clock()
+        delay = self._blocked_until.get(self.credentials.principal(owner), 0.0) - self._clock()
         if delay > 0:
             for counts in tallies:
                 counts.waits += 1
@@ -275,19 +333,71 @@ class GitHubClient:
         params: Mapping[str, str | int] | None,
         etag: str | None,
         tallies: tuple[RequestTally, ...],
+        *,
+        owner: str | None,
+        authorization: str | None,
     ) -> httpx.Response:
-        headers = request_headers(self.config.user_agent, self.config.token, etag)
+        headers = request_headers(self.config.user_agent, None, etag)
+        if authorization:
+            headers["Authorization"] = authorization
         async with self._limit:
             response = await self._http.get(url, params=params, headers=headers)
         hops = 1 + len(response.history)
-        limit = RateLimit.from_headers(response.headers)
         for counts in tallies:
             counts.requests += hops
             counts.bytes += response.num_bytes_downloaded or len(response.content)
-            if limit is not None:
+        self.note_rate_limit(response.headers, owner, tallies)
+        return response
+
+    async def _send_as_app(self, method: str, url: str, authorization: str) -> httpx.Response:
+        """A request of the GitHub App itself (JWT routes), through the same connection pool."""
+        headers = request_headers(self.config.user_agent, None)
+        headers["Authorization"] = authorization
+        async with self._limit:
+            return await self._http.request(method, url, headers=headers)
+
+    def note_rate_limit(
+        self, headers: Mapping[str, str], owner: str | None, tallies: tuple[RequestTally, ...]
+    ) -> None:
+        """Remember a response's rate-limit reading for its credential and pool, and put it in
+        the tallies (``rate_limit_remaining`` for REST core, ``graphql_remaining``)."""
+        limit = RateLimit.from_headers(headers)
+        if limit is None:
+            return
+        pool = limit.resource or "core"
+        key = (self.credentials.principal(owner), pool)
+        seen = self.budgets.get(key)
+        if (
+            seen is None
+            or seen.reset_epoch != limit.reset_epoch
+            or limit.remaining < seen.remaining
+        ):
+            self.budgets[key] = limit  # answers overtake each other: the lowest is the truth
+        for counts in tallies:
+            if pool == "graphql":
+                counts.graphql_remaining = limit.remaining
+            elif pool == "core":
                 counts.rate_limit_remaining = limit.remaining
                 counts.rate_limit_reset = limit.reset_epoch
-        return response
+
+    def _assume_spent(self, key: tuple[str, str]) -> None:
+        """A request that got no answer (cut, timed out, cancelled) may still have been charged:
+        count it against the last reading, so the budget share errs on the side of others."""
+        seen = self.budgets.get(key)
+        if seen is not None:
+            self.budgets[key] = replace(seen, remaining=max(0, seen.remaining - 1))
+
+    def check_budget(self, pool: str, owner: str | None, where: str) -> None:
+        """Raise :class:`BudgetReservedError` instead of spending what ``max_budget_share``
+        leaves to other tools; requests in flight count as spent (their answers are not in yet)."""
+        share = self.config.max_budget_share
+        key = (self.credentials.principal(owner), pool)
+        seen = self.budgets.get(key)
+        if share >= 1.0 or seen is None or self._clock() >= seen.reset_epoch:
+            return
+        remaining = seen.remaining - self._in_flight.get(key, 0)
+        if remaining < (1.0 - share) * seen.limit:
+            raise BudgetReservedError(where, pool, remaining, seen.limit, seen.reset_epoch)
 
 
 @dataclass
@@ -297,6 +407,7 @@ class _Attempts:
     retries: int = 0
     waits: int = 0
     secondary: int = 0
+    reauthorized: bool = False
 
 
 def _answer(
@@ -331,6 +442,29 @@ def _decode(body: bytes, headers: Mapping[str, str], tallies: tuple[RequestTally
     finally:
         for counts in tallies:
             counts.parse_seconds += time.perf_counter() - started
+
+
+def request_subject(url: str, context: str) -> tuple[str | None, str | None]:
+    """The owner and ``owner/name`` a request is about, for choosing its credential.
+
+    ``context`` is the repository (or an owner) the caller names; else the path tells, when it
+    is a ``repos/{owner}/{name}/...`` path. Link URLs of the ``/repositories/{id}`` form name no
+    owner, which is why callers pass ``context``.
+    """
+    text = context.strip()
+    if text and " " not in text:
+        parts = text.split("/")
+        if len(parts) == 2 and all(parts):
+            return parts[0], text
+        if len(parts) == 1:
+            return text, None
+    path = httpx.URL(url).path if httpx.URL(url).is_absolute_url else "/" + url.lstrip("/")
+    segments = [p for p in path.split("/") if p]
+    if "repos" in segments:
+        at = segments.index("repos")
+        if len(segments) > at + 2:
+            return segments[at + 1], f"{segments[at + 1]}/{segments[at + 2]}"
+    return None, None
 
 
 def _display_path(url: str) -> str:

@@ -29,6 +29,9 @@ CHECK_RUNS_LOOKBACK_DAYS = 30
 FRESHNESS_MAX_AGE = timedelta(minutes=120)
 """A repository is stale when its last success is older: twice the hourly refresh sweep, which
 is the longest a healthy repository without changes goes unsynced under Dagster."""
+MAX_BUDGET_SHARE = 1.0
+"""The share of each rate-limit pool's hourly budget a sync may spend (``--max-budget-share``);
+below 1 the rest is left to other tools: the sync stops early and resumes next cycle."""
 LOAD_ATTEMPTS = 4
 """Tries of a load (and of a snapshot read) on transient database errors."""
 SLICE_PULL_REQUESTS = 10_000

@@ -6,13 +6,17 @@ from dataclasses import dataclass, field
 
 from prmon_pipeline.core.changeset import Changeset
 from prmon_pipeline.core.costs import ApiCost, LoadCounts, cost_figures, count_figures
-from prmon_pipeline.core.errors import PrmonError
+from prmon_pipeline.core.errors import BudgetReservedError, PrmonError
 from prmon_pipeline.core.models import SyncMode
 from prmon_pipeline.github.discovery import DiscoveryResult
 
 
 class SyncError(PrmonError):
-    """A repository's sync failed at a named stage; ``recorded`` says the failure is stored."""
+    """A repository's sync failed at a named stage; ``recorded`` says the failure is stored.
+
+    ``deferred``: it did not fail but stopped at ``--max-budget-share`` (nothing stored, cursors
+    unmoved); the next cycle resumes it.
+    """
 
     def __init__(
         self, repository: str, stage: str, cause: BaseException, *, recorded: bool = True
@@ -22,6 +26,7 @@ class SyncError(PrmonError):
         self.stage = stage
         self.recorded = recorded
         self.transient = bool(getattr(cause, "transient", False))
+        self.deferred = isinstance(cause, BudgetReservedError)
 
 
 def one_line(error: BaseException) -> str:

@@ -28,7 +28,7 @@ from typing import TypeVar
 
 from prmon_pipeline.core.changeset import Changeset
 from prmon_pipeline.core.costs import ApiCost
-from prmon_pipeline.core.errors import RepositoryReplacedError
+from prmon_pipeline.core.errors import BudgetReservedError, RepositoryReplacedError
 from prmon_pipeline.core.repo_key import parse_repo_key
 from prmon_pipeline.github.client import GitHubClient
 from prmon_pipeline.github.discovery import DiscoveryResult
@@ -116,10 +116,13 @@ class RepositoryRun:
         audit = stages.audit_of(None, self.options, self.began)
         if self.cost is not None:
             audit = replace(audit, cost=self.cost)
+        deferred = isinstance(cause, BudgetReservedError)
+        if isinstance(cause, BudgetReservedError) and self.cost is None:
+            audit = replace(audit, cost=stages.budget_reading(cause))
         try:
             with connect(self.database_url, autocommit=True) as conn:
                 repository = self.repository or get_repository(conn, parse_repo_key(self.key))
-                record_failure(conn, repository.id, audit, message, self.now())
+                record_failure(conn, repository.id, audit, message, self.now(), deferred=deferred)
         except Exception:  # the warehouse may be what failed; the original error matters more
             log.exception("could not record the failure of %s", self.name)
             return False

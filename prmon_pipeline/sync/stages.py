@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 import pyarrow as pa
 
 from prmon_pipeline.core.changeset import Changeset, compute_changeset
-from prmon_pipeline.core.costs import LoadCounts
+from prmon_pipeline.core.costs import ApiCost, LoadCounts
 from prmon_pipeline.core.discovery_plan import KnownPullRequest
+from prmon_pipeline.core.errors import BudgetReservedError
 from prmon_pipeline.core.models import SyncCursors
 from prmon_pipeline.core.repo_key import parse_repo_key
 from prmon_pipeline.github.client import GitHubClient
@@ -195,6 +196,13 @@ def audit_of(
         item_errors=len(discovery.item_failures),
         dagster_run_id=options.dagster_run_id,
     )
+
+
+def budget_reading(stop: BudgetReservedError) -> ApiCost:
+    """What a run stopped by ``--max-budget-share`` knows of its pool: the audit row's reading."""
+    if stop.pool == "graphql":
+        return ApiCost(graphql_remaining=stop.remaining)
+    return ApiCost(rate_limit_remaining=stop.remaining, rate_limit_reset=stop.reset_epoch)
 
 
 def preview(changeset: Changeset) -> LoadCounts:

@@ -12,7 +12,7 @@ from datetime import datetime
 import psycopg
 
 from prmon_pipeline.core import sql_text
-from prmon_pipeline.core.costs import ApiCost, LoadCounts, sync_run_values
+from prmon_pipeline.core.costs import SYNC_RUN_COST_COLUMNS, ApiCost, LoadCounts, sync_run_values
 from prmon_pipeline.core.models import SyncMode
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -63,32 +63,50 @@ def finish_sync_run(conn: Conn, result: LoadResult, audit: SyncAudit) -> None:
 
 
 def record_failure(
-    conn: Conn, repository_id: int, audit: SyncAudit, error: str, now: datetime
+    conn: Conn,
+    repository_id: int,
+    audit: SyncAudit,
+    error: str,
+    now: datetime,
+    *,
+    deferred: bool = False,
 ) -> int:
-    """Record a failed run and bump the repository's failure count, in a transaction of its own."""
+    """Record a failed run and bump the repository's failure count, in a transaction of its own.
+
+    ``deferred``: the run stopped because ``--max-budget-share`` was reached. Its row says
+    ``deferred`` and the failure count stays: nothing is wrong, the next cycle resumes.
+    """
+    values: dict[str, object] = {
+        "repository_id": repository_id,
+        "mode": audit.mode,
+        "dry_run": audit.dry_run,
+        "started_at": audit.started_at,
+        "status": "deferred" if deferred else "failed",
+        "error": error,
+        "dagster_run_id": audit.dagster_run_id,
+    }
+    values.update(
+        {column: getattr(audit.cost, name) for column, name in SYNC_RUN_COST_COLUMNS.items()}
+    )
+    columns = ", ".join(values)  # the names above and the mapping's: constants, not input
+    placeholders = ", ".join(f"%({name})s" for name in values)
     with conn.transaction():
         row = conn.execute(
-            "INSERT INTO prmon.sync_runs (repository_id, mode, dry_run, started_at, finished_at,"
-            " status, error, api_requests, api_not_modified, rate_limit_remaining,"
-            " dagster_run_id) VALUES (%s, %s, %s, %s, clock_timestamp(), 'failed', %s, %s, %s,"
-            " %s, %s) RETURNING id",
-            (
-                repository_id,
-                audit.mode,
-                audit.dry_run,
-                audit.started_at,
-                error,
-                audit.cost.requests,
-                audit.cost.not_modified,
-                audit.cost.rate_limit_remaining,
-                audit.dagster_run_id,
-            ),
+            f"INSERT INTO prmon.sync_runs (finished_at, {columns})"
+            f" VALUES (clock_timestamp(), {placeholders}) RETURNING id",
+            values,
         ).fetchone()
-        conn.execute(
-            "UPDATE prmon.repositories SET failure_count = failure_count + 1, last_error = %s,"
-            " last_attempt_at = %s WHERE id = %s",
-            (error, now, repository_id),
-        )
+        if deferred:
+            conn.execute(
+                "UPDATE prmon.repositories SET last_attempt_at = %s WHERE id = %s",
+                (now, repository_id),
+            )
+        else:
+            conn.execute(
+                "UPDATE prmon.repositories SET failure_count = failure_count + 1,"
+                " last_error = %s, last_attempt_at = %s WHERE id = %s",
+                (error, now, repository_id),
+            )
     assert row is not None
     return int(str(row[0]))
 

@@ -33,6 +33,9 @@ class RepositoryStatus:
     check_run_shas_refused: int = 0
     """Head SHAs whose check runs GitHub refuses (commits gone), backed off, not a failure."""
     next_refused_retry_at: datetime | None = None
+    graphql_remaining: int | None = None
+    """The GraphQL pool's remaining points at the last sync that used it (``rate_limit_remaining``
+    is the REST core pool's)."""
 
     def age(self, now: datetime) -> timedelta | None:
         """Time since the last successful sync (None before the first one)."""

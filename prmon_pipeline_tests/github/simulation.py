@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -39,6 +40,17 @@ class FakeClock:
 def make_hub(world: World, clock: FakeClock, **config: Any) -> Any:
     """A fakehub Starlette app whose rate-limit windows follow ``clock``."""
     return create_app(world, HubConfig(clock=clock.time, **config))
+
+
+def delayed(app: Any, seconds: float = 0.002) -> Any:
+    """``app`` answering after a real pause, so concurrent requests are really in flight
+    together (in-process ASGI otherwise runs each request to its end before the next starts)."""
+
+    async def slowly(scope: Any, receive: Any, send: Any) -> None:
+        await asyncio.sleep(seconds)
+        await app(scope, receive, send)
+
+    return slowly
 
 
 def make_client(
