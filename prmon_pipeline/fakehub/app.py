@@ -116,7 +116,11 @@ class Hub:
         self.faults = FaultInjector(config.fault_seed)
         self.primary = PrimaryLimiter(config)
         self.secondary = SecondaryLimiter(config)
-        self.cache = PageCache(config.page_cache_entries)
+        self.cache = PageCache(
+            config.page_cache_bytes,
+            entries=config.page_cache_entries,
+            tag_entries=config.page_etag_entries,
+        )
         self.in_flight = 0
         self._request_serial = 0
 
@@ -289,8 +293,16 @@ class Hub:
         if target.route == "unknown":
             return not_found()
         query: bytes = req.scope.get("query_string", b"")
+        # the ETag a page would carry is known without rendering it (not for the newest version)
+        revalidating = None if req.version == versions.NEWEST else headers.get(b"if-none-match")
         result, page = handle(
-            self.world, self.cache, target, base=req.base, query=query, pairs=query_pairs(query)
+            self.world,
+            self.cache,
+            target,
+            base=req.base,
+            query=query,
+            pairs=query_pairs(query),
+            if_none_match=revalidating,
         )
         if result.status == 200 and req.version == versions.NEWEST:
             result.body = versions.to_newest(target.route, result.body)

@@ -19,6 +19,9 @@ class WorldConfig:
     Fractions are per pull request (``matrix_fraction``/``no_checks_fraction`` per head
     commit). ``events_per_hour`` is the mean number of PR events per repository per simulated
     hour that :meth:`World.advance` draws; check runs progress on their own schedule.
+    ``item_cache_bytes`` bounds the rendered PR and check-run bytes the world keeps (an evicted
+    item is rendered again, identically): 1 GiB holds every item a cold sync of a 100 x 1,000-PR
+    world reads (~600 MB of PRs, ~230 MB of runs).
     """
 
     seed: int = 1
@@ -44,6 +47,7 @@ class WorldConfig:
     stale_after_seconds: int = 14 * 86400
     api_url: str = "https://api.github.com"
     html_url: str = "https://github.com"
+    item_cache_bytes: int = 1 << 30
 
 
 def _default_clock() -> float:
@@ -59,6 +63,8 @@ class HubConfig:
     follows the current docs wording (a 304 is free only when authorised); off by default.
     ``secondary_style`` is ``modern``, ``legacy`` (2018: no rate-limit headers) or
     ``body_only`` (no ``Retry-After``); ``secondary_status`` overrides ``rate_limit_status``.
+    Rendered pages stay within ``page_cache_bytes`` (LRU); the ETags of ``page_etag_entries``
+    pages are remembered beyond that, and ``page_cache_entries`` sorted PR lists.
     """
 
     rate_limit: int = 5000
@@ -76,3 +82,5 @@ class HubConfig:
     gzip: bool = True
     fault_seed: int = 0
     page_cache_entries: int = 4096
+    page_cache_bytes: int = 256 << 20
+    page_etag_entries: int = 65536

@@ -3,7 +3,8 @@
 Timestamps are integer UTC epoch seconds: GitHub serialises every timestamp at second
 resolution, and integers make the per-request sort and filter work cheap. Each entity carries
 a ``rev`` counter that rendering caches key on, so a mutation invalidates exactly the JSON it
-changes (see ``render.py``).
+changes (see ``render.py``); the rendered bytes live in ``item_cache.ItemCache``, under a
+byte budget, not on the entities.
 """
 
 from __future__ import annotations
@@ -108,9 +109,6 @@ class PullRequest:
     changed_files: int = 0
     head_label_gone: bool = False
     rev: int = 0
-    cache_key: tuple[int, int, int] = (-1, -1, -1)
-    cache_bytes: bytes = b""
-    deflated: tuple[bytes, bytes] = (b"", b"")
 
     @property
     def is_fork(self) -> bool:
@@ -141,8 +139,6 @@ class CheckRun:
     completed_at: int | None = None
     annotations_count: int = 0
     rev: int = 0
-    cache_key: tuple[int, int] = (-1, -1)
-    cache_bytes: bytes = b""
 
 
 @dataclass(slots=True, eq=False)

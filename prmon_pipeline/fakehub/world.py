@@ -16,8 +16,9 @@ import orjson
 
 from prmon_pipeline.fakehub import checks
 from prmon_pipeline.fakehub.config import WorldConfig
+from prmon_pipeline.fakehub.item_cache import ItemCache, Rendered
 from prmon_pipeline.fakehub.model import CheckRun, Commit, PullRequest, Repository
-from prmon_pipeline.fakehub.render import check_run_bytes, pr_full, pr_simple_bytes
+from prmon_pipeline.fakehub.render import check_run_item, pr_full, pr_simple_item
 from prmon_pipeline.fakehub.render_repository import full_repo_json
 from prmon_pipeline.fakehub.world_evolution import advance as evolve
 from prmon_pipeline.fakehub.world_evolution import apply_to_pr
@@ -38,6 +39,7 @@ class World:
         self.pop, self.rng = generate(cfg)
         self.now_epoch = int(cfg.start.timestamp())
         self.active: dict[str, Commit] = {}
+        self.items = ItemCache(cfg.item_cache_bytes)
         self._by_name: dict[str, Repository] = {r.full_name.lower(): r for r in self.pop.repos}
         self._by_id: dict[int, Repository] = {r.id: r for r in self.pop.repos}
         self._moved: dict[str, int] = {}
@@ -98,9 +100,13 @@ class World:
 
     # -- ground truth --------------------------------------------------------------------
 
+    def pull_request_item(self, pr: PullRequest) -> Rendered:
+        """``pr`` rendered as a ``GET /pulls`` list item (from the item cache when current)."""
+        return pr_simple_item(pr, self.cfg.api_url, self.cfg.html_url, self.items)
+
     def pull_request_bytes(self, pr: PullRequest) -> bytes:
         """The exact bytes of ``pr`` as a ``GET /pulls`` list item."""
-        return pr_simple_bytes(pr, self.cfg.api_url, self.cfg.html_url)
+        return self.pull_request_item(pr).join()
 
     def pull_requests(self, full_name: str) -> list[JSON]:
         """Every PR of the repository (any state), number descending, as the list serves it."""
@@ -119,9 +125,13 @@ class World:
         with self.lock:
             return full_repo_json(self._repo(full_name), self.cfg.api_url, self.cfg.html_url)
 
+    def run_item(self, run: CheckRun, commit: Commit) -> Rendered:
+        """One run rendered as served (from the item cache when current)."""
+        return check_run_item(run, commit, self.cfg.api_url, self.cfg.html_url, self.items)
+
     def run_bytes(self, run: CheckRun, commit: Commit) -> bytes:
         """The exact bytes of one run as served."""
-        return check_run_bytes(run, commit, self.cfg.api_url, self.cfg.html_url)
+        return self.run_item(run, commit).join()
 
     def sorted_runs(self, commit: Commit) -> list[CheckRun]:
         """All runs of a commit, newest first (descending id, as GitHub orders them)."""
