@@ -14,6 +14,7 @@ import hashlib
 import threading
 import zlib
 from collections import OrderedDict
+from typing import TypeVar
 
 from prmon_pipeline.fakehub.gzip_pages import gzip_list
 from prmon_pipeline.fakehub.item_cache import Rendered
@@ -24,6 +25,7 @@ from prmon_pipeline.fakehub.world import World
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 30
 _MONTH = 30 * 86400
+V = TypeVar("V")
 
 
 class QueryError(Exception):
@@ -176,18 +178,12 @@ class PageCache:
     def get_page(self, key: tuple[object, ...]) -> Page | None:
         """A cached page, refreshed as most recently used."""
         with self.lock:
-            page = self.pages.get(key)
-            if page is not None:
-                self.pages.move_to_end(key)
-            return page
+            return _touch(self.pages, key)
 
     def get_tag(self, key: tuple[object, ...]) -> Tag | None:
         """``(etag, crc, last)`` of the page last rendered under ``key``, if remembered."""
         with self.lock:
-            tag = self.tags.get(key)
-            if tag is not None:
-                self.tags.move_to_end(key)
-            return tag
+            return _touch(self.tags, key)
 
     def put_page(self, key: tuple[object, ...], page: Page) -> None:
         """Store a page and its tag, evicting the least recently used beyond the bounds."""
@@ -238,6 +234,14 @@ class PageCache:
             self.tags.clear()
             self.orders.clear()
             self.used = 0
+
+
+def _touch(entries: OrderedDict[tuple[object, ...], V], key: tuple[object, ...]) -> V | None:
+    """An LRU entry, refreshed as most recently used."""
+    found = entries.get(key)
+    if found is not None:
+        entries.move_to_end(key)
+    return found
 
 
 def _cached(
