@@ -21,7 +21,9 @@ class WorldConfig:
     hour that :meth:`World.advance` draws; check runs progress on their own schedule.
     ``item_cache_bytes`` bounds the rendered PR and check-run bytes the world keeps (an evicted
     item is rendered again, identically): 1 GiB holds every item a cold sync of a 100 x 1,000-PR
-    world reads (~600 MB of PRs, ~230 MB of runs).
+    world reads (~600 MB of PRs, ~230 MB of runs). ``materialized_commits`` finished commits
+    (never re-run) keep their check-run objects, least recently asked first out; the others
+    build theirs again from the seed when asked (the same runs, so no version change).
     """
 
     seed: int = 1
@@ -48,6 +50,7 @@ class WorldConfig:
     api_url: str = "https://api.github.com"
     html_url: str = "https://github.com"
     item_cache_bytes: int = 1 << 30
+    materialized_commits: int = 50_000
 
 
 def _default_clock() -> float:

@@ -124,6 +124,12 @@ class ItemCache:
             self.evictions += 1
         return item
 
+    def discard(self, entity: object) -> None:
+        """Forget an entity's item (the entity itself is going away)."""
+        old = self.items.pop(entity, None)
+        if old is not None:
+            self.used -= old.cost
+
     def shared_bytes(self, key: Hashable, make: Callable[[], bytes]) -> bytes:
         """The one canonical bytes object for a repeated value (made once per key)."""
         found = self.shared.get(key)

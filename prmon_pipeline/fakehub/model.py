@@ -147,7 +147,9 @@ class Commit:
 
     Lazy materialisation keeps a 100 x 1,000-PR world small: only commits somebody asks
     about (or that are still running) hold run objects. The run plan depends only on the
-    world seed and ``serial``, so it is the same whenever it is built.
+    world seed and ``serial``, so it is the same whenever it is built; that is also why the
+    world may drop the runs of a finished commit that was never re-run (``runs_dropped``) and
+    build them again, identical, when somebody asks.
     """
 
     sha: str
@@ -162,3 +164,4 @@ class Commit:
     version: int = 0
     pr_epoch: int = 0
     pulls: list[PullRequest] = field(default_factory=list)
+    runs_dropped: bool = False

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +28,11 @@ from prmon_pipeline.fakehub.world_generation import Population, generate
 JSON = dict[str, Any]
 
 
+def _droppable(commit: Commit) -> bool:
+    """Nothing left to happen to the runs and no re-run added to the seeded plan."""
+    return commit.next_transition is None and commit.next_k == commit.planned_runs
+
+
 class World:
     """N repositories x M pull requests with check runs, evolving with :meth:`advance`."""
 
@@ -40,6 +46,7 @@ class World:
         self.now_epoch = int(cfg.start.timestamp())
         self.active: dict[str, Commit] = {}
         self.items = ItemCache(cfg.item_cache_bytes)
+        self.finished: OrderedDict[Commit, None] = OrderedDict()
         self._by_name: dict[str, Repository] = {r.full_name.lower(): r for r in self.pop.repos}
         self._by_id: dict[int, Repository] = {r.id: r for r in self.pop.repos}
         self._moved: dict[str, int] = {}
@@ -90,13 +97,42 @@ class World:
         return None
 
     def materialize(self, commit: Commit) -> list[CheckRun]:
-        """The commit's runs, built on first use; unfinished commits join the active set."""
-        if commit.runs is None and checks.materialize(
-            commit, self.cfg.seed, self.pop.apps, self.now_epoch, self.cfg.stale_after_seconds
-        ):
-            self.active[commit.sha] = commit
+        """The commit's runs, built on first use; unfinished commits join the active set.
+
+        Finished commits that were never re-run are remembered in use order, and beyond
+        ``materialized_commits`` the least recently used drop their runs (see :meth:`_drop`).
+        """
+        if commit.runs is None:
+            version = commit.version
+            if checks.materialize(
+                commit, self.cfg.seed, self.pop.apps, self.now_epoch, self.cfg.stale_after_seconds
+            ):
+                self.active[commit.sha] = commit
+            if commit.runs_dropped:  # the same runs as before they were dropped
+                commit.version, commit.runs_dropped = version, False
         assert commit.runs is not None
+        self.remember_finished(commit)
         return commit.runs
+
+    def remember_finished(self, commit: Commit) -> None:
+        """Mark a droppable commit as just used; drop the least recently used beyond the bound."""
+        if _droppable(commit):
+            self.finished[commit] = None
+            self.finished.move_to_end(commit)
+            while len(self.finished) > self.cfg.materialized_commits:
+                self._drop(self.finished.popitem(last=False)[0])
+
+    def _drop(self, commit: Commit) -> None:
+        """Forget a finished commit's runs and their rendered bytes.
+
+        Only if every run is completed and none was re-run: then :func:`checks.materialize`
+        builds the same runs (ids, plans, final states) from the seed at any later time.
+        """
+        if commit.runs is None or not _droppable(commit) or commit.sha in self.active:
+            return
+        for run in commit.runs:
+            self.items.discard(run)
+        commit.runs, commit.next_k, commit.runs_dropped = None, 0, True
 
     # -- ground truth --------------------------------------------------------------------
 

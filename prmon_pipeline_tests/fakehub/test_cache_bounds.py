@@ -26,8 +26,11 @@ from prmon_pipeline_tests.fakehub.conftest import SMALL
 TINY_PAGES = {"page_cache_bytes": 1, "page_etag_entries": 1, "page_cache_entries": 1}
 
 
-def _world(item_cache_bytes: int) -> World:
-    return World(dataclasses.replace(SMALL, item_cache_bytes=item_cache_bytes))
+def _world(item_cache_bytes: int, materialized_commits: int = 50_000) -> World:
+    config = dataclasses.replace(
+        SMALL, item_cache_bytes=item_cache_bytes, materialized_commits=materialized_commits
+    )
+    return World(config)
 
 
 def _urls(world: World) -> list[str]:
@@ -50,7 +53,7 @@ def _answer(client: httpx.Client, url: str, encoding: str) -> tuple[int, bytes, 
 
 
 def test_tiny_caches_serve_the_same_bytes_and_etags_as_roomy_ones() -> None:
-    roomy_world, tiny_world = _world(1 << 30), _world(1)
+    roomy_world, tiny_world = _world(1 << 30), _world(1, materialized_commits=1)
     roomy = create_app(roomy_world, HubConfig())
     tiny = create_app(tiny_world, HubConfig(**TINY_PAGES))  # type: ignore[arg-type]
     urls = _urls(roomy_world)
@@ -65,6 +68,7 @@ def test_tiny_caches_serve_the_same_bytes_and_etags_as_roomy_ones() -> None:
             tiny_world.advance(3600)
     assert tiny_world.items.evictions > 0
     assert tiny.state.hub.cache.evictions > 0
+    assert any(commit.runs_dropped for commit in tiny_world.pop.commits.values())
 
 
 def test_a_304_stays_a_304_after_the_page_was_evicted() -> None:
@@ -155,3 +159,28 @@ def test_shared_marks_give_back_the_document(values: list[bytes], texts: list[st
     parts, own = split
     assert b"".join(parts) == whole
     assert own == len(whole) - sum(len(orjson.dumps(value.hex())) for value in values)
+
+
+def test_finished_check_runs_are_dropped_beyond_the_bound_and_come_back_the_same() -> None:
+    world = _world(1 << 30, materialized_commits=3)
+    app = create_app(world, HubConfig(**TINY_PAGES))  # type: ignore[arg-type]
+    name = world.repository_names()[0]
+    heads = [pr["head"]["sha"] for pr in world.pull_requests(name)[:15]]
+    rerun_sha = next(
+        sha for sha in heads if any(r["status"] == "completed" for r in world.check_runs(name, sha))
+    )
+    rerun_id = world.rerun_check_run(name, rerun_sha)["id"]
+    world.advance(4000)  # the re-run finishes; its commit must keep its runs anyway
+    with sync_client(app) as client:
+        urls = [f"/repos/{name}/commits/{sha}/check-runs?filter=all&per_page=100" for sha in heads]
+        first = {url: client.get(url) for url in urls}
+        dropped = [c for c in world.pop.commits.values() if c.runs_dropped]
+        assert dropped and all(c.runs is None for c in dropped)
+        kept = [c for c in world.pop.commits.values() if c.runs is not None and not c.runs_dropped]
+        assert sum(c.next_k == c.planned_runs and c.next_transition is None for c in kept) <= 3
+        for url, response in first.items():
+            tag = response.headers["etag"]
+            assert client.get(url, headers={"If-None-Match": tag}).status_code == 304
+            again = client.get(url)
+            assert (again.content, again.headers["etag"]) == (response.content, tag)
+    assert rerun_id in {run.id for run in world.pop.commits[rerun_sha].runs or ()}
