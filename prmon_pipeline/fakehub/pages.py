@@ -47,7 +47,8 @@ class Page:
     """A rendered page: ETag, page numbers and the items it consists of, bytes built on demand.
 
     The identity body is ``prefix + b",".join(items) + suffix``; it is joined only when read
-    (a 304 or a gzip answer never needs it). The items are immutable renderings, so a page stays
+    (a 304 or a gzip answer never needs it) and then kept like the gzip body, both counted in
+    the page's cost. The items are immutable renderings, so a page stays
     consistent however the world moves on. ``segmented`` pages (PR lists) gzip from the items'
     deflate segments; others compress their body once. The ETag is the sha256 of the body, as
     GitHub's 64-hex tags, so a page rendered again after an eviction has the same tag.
@@ -59,6 +60,7 @@ class Page:
         "crc",
         "etag",
         "gz",
+        "identity",
         "items",
         "key",
         "last",
@@ -94,6 +96,7 @@ class Page:
             tag = (digest.hexdigest(), crc, last)
         self.etag, self.crc, _ = tag
         self.gz: bytes | None = None
+        self.identity: bytes | None = None
         self.key: tuple[object, ...] = ()
         self.owner: PageCache | None = None
         self.cost = PAGE_OVERHEAD + 8 * len(items) + sum(item.cost for item in items)
@@ -117,10 +120,21 @@ class Page:
 
     @property
     def body(self) -> bytes:
-        """The identity body (joined on each read; pages do not keep it)."""
-        if self.bodiless:
-            raise RuntimeError("a revalidated page has no body; it answers 304")
-        return b"".join(self._parts())
+        """The identity body, joined when first read and then kept (within the cache's budget)."""
+        body = self.identity
+        if body is None:
+            if self.bodiless:
+                raise RuntimeError("a revalidated page has no body; it answers 304")
+            body = b"".join(self._parts())
+            self._keep(identity=body)
+        return body
+
+    def _keep(self, *, gz: bytes | None = None, identity: bytes | None = None) -> None:
+        owner = self.owner
+        if owner is None:
+            self.gz, self.identity = gz or self.gz, identity or self.identity
+        else:
+            owner.attach(self, gz=gz, identity=identity)
 
     def gzipped(self) -> bytes:
         """The gzip body, built once per page version (from item segments for PR lists)."""
@@ -129,12 +143,9 @@ class Page:
             if self.segmented:
                 gz = gzip_list(self.items, self.crc, self.length)
             else:
-                gz = gzip.compress(self.body, compresslevel=1, mtime=0)
-            owner = self.owner
-            if owner is None:
-                self.gz = gz
-            else:
-                owner.attach_gzip(self, gz)
+                body = self.identity or b"".join(self._parts())
+                gz = gzip.compress(body, compresslevel=1, mtime=0)
+            self._keep(gz=gz)
         return gz
 
 
@@ -156,7 +167,7 @@ class PageCache:
     """Rendered pages under a byte budget (LRU), their ETags, and sorted orderings.
 
     A page costs its items (counted again even when the world's item cache holds them too, so
-    pages pinning evicted items stay bounded), its gzip body and a fixed overhead; the pages
+    pages pinning evicted items stay bounded), the bodies it built and a fixed overhead; the pages
     together stay within ``max_bytes``. ``tags`` remembers the :data:`Tag` of many more pages
     than fit (``tag_entries``): a revalidation that matches one is answered without rendering,
     and a page rendered again under the same key (same bytes) skips hashing.
@@ -201,15 +212,17 @@ class PageCache:
                 self.tags.popitem(last=False)
             self._evict()
 
-    def attach_gzip(self, page: Page, gz: bytes) -> None:
-        """Keep a page's gzip body, built after the page was stored, and account for it."""
+    def attach(self, page: Page, *, gz: bytes | None, identity: bytes | None) -> None:
+        """Keep a body of a page built after the page was stored, and account for it."""
         with self.lock:
-            if page.gz is not None:
-                return
-            page.gz = gz
-            page.cost += len(gz)
-            if page.owner is self and self.pages.get(page.key) is page:
-                self.used += len(gz)
+            added = 0
+            if gz is not None and page.gz is None:
+                page.gz, added = gz, added + len(gz)
+            if identity is not None and page.identity is None:
+                page.identity, added = identity, added + len(identity)
+            page.cost += added
+            if added and page.owner is self and self.pages.get(page.key) is page:
+                self.used += added
                 self._evict()
 
     def _evict(self) -> None:
