@@ -32,10 +32,10 @@ class Rendered:
 
     __slots__ = ("cost", "key", "length", "parts", "segment")
 
-    def __init__(self, key: Hashable, parts: tuple[bytes, ...], own: int) -> None:
+    def __init__(self, key: Hashable, parts: tuple[bytes, ...], own: int, length: int) -> None:
         self.key = key
         self.parts = parts
-        self.length = sum(len(part) for part in parts)
+        self.length = length
         self.segment = b""
         self.cost = ENTRY_OVERHEAD + own + PART_OVERHEAD * len(parts)
 
@@ -66,27 +66,29 @@ class SharedMarks:
         self.values.append(value)
         return f"{MARK}{len(self.values) - 1}"
 
-    def split(self, data: bytes) -> tuple[tuple[bytes, ...], int] | None:
-        """Fragments of the document with the values in place, and the bytes it owns; ``None``
-        when the placeholders cannot be told apart from the document's own text."""
+    def split(self, data: bytes) -> tuple[tuple[bytes, ...], int, int] | None:
+        """Fragments of the document with the values in place, the bytes it owns and its
+        length; ``None`` when the placeholders cannot be told apart from the document's text."""
         pieces = data.split(_MARK_TOKEN)
         if len(pieces) != len(self.values) + 1:
             return None
         parts = [pieces[0]] if pieces[0] else []
-        own = len(pieces[0])
+        own, shared = len(pieces[0]), 0
         seen: set[int] = set()
         for piece in pieces[1:]:
             index, quote, rest = piece.partition(b'"')
             if not quote or not index.isdigit() or int(index) >= len(self.values):
                 return None
             seen.add(int(index))
-            parts.append(self.values[int(index)])
+            value = self.values[int(index)]
+            parts.append(value)
+            shared += len(value)
             if rest:
                 parts.append(rest)
                 own += len(rest)
         if len(seen) != len(self.values):
             return None
-        return tuple(parts), own
+        return tuple(parts), own, own + shared
 
 
 class ItemCache:

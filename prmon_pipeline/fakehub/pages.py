@@ -88,7 +88,9 @@ class Page:
         self.prefix, self.suffix, self.segmented = prefix, suffix, segmented
         self.length = len(prefix) + len(suffix) + max(0, len(items) - 1)
         self.length += sum(item.length for item in items)
-        if tag is None:
+        if tag is None and not segmented:  # small pages: one join, no CRC (gzip compresses)
+            tag = (hashlib.sha256(b"".join(self._parts())).hexdigest(), 0, last)
+        elif tag is None:
             digest, crc = hashlib.sha256(), 0
             for part in self._parts():
                 digest.update(part)

@@ -158,7 +158,7 @@ def pr_simple_item(pr: PullRequest, api: str, web: str, cache: ItemCache) -> Ren
     split = marks.split(orjson.dumps(doc))
     if split is None:  # the PR's own text holds the marker: keep it whole
         data = orjson.dumps(pr_simple(pr, api, web))
-        split = (data,), len(data)
+        split = (data,), len(data), len(data)
     item = Rendered(key, *split)
     item.segment = deflate_segment(item.join())
     item.cost += len(item.segment)
@@ -285,5 +285,5 @@ def check_run_item(run: CheckRun, commit: Commit, api: str, web: str, cache: Ite
     split = marks.split(orjson.dumps(doc))
     if split is None:  # the run's own text holds the marker: keep it whole
         data = orjson.dumps(check_run_json(run, commit, api, web))
-        split = (data,), len(data)
+        split = (data,), len(data), len(data)
     return cache.put(run, Rendered(key, *split))

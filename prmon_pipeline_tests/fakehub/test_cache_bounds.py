@@ -157,8 +157,9 @@ def test_shared_marks_give_back_the_document(values: list[bytes], texts: list[st
     if split is None:
         assert any(MARK in text for text in texts)
         return
-    parts, own = split
+    parts, own, length = split
     assert b"".join(parts) == whole
+    assert length == len(whole)
     assert own == len(whole) - sum(len(orjson.dumps(value.hex())) for value in values)
 
 
