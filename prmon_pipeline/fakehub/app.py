@@ -133,7 +133,11 @@ class Hub:
         self.apps = apps.AppAuthority(world, config)
         self.primary.token_limits = self.apps.rate_limit_of
         self.secondary = SecondaryLimiter(config)
-        self.cache = PageCache(config.page_cache_entries)
+        self.cache = PageCache(
+            config.page_cache_bytes,
+            entries=config.page_cache_entries,
+            tag_entries=config.page_etag_entries,
+        )
         self.in_flight = 0
         self._request_serial = 0
 
@@ -335,12 +339,22 @@ class Hub:
         if target.route == "graphql":
             return self._graphql(req)
         query: bytes = req.scope.get("query_string", b"")
+        pairs = query_pairs(query)
         if target.route in OWNER_ROUTES:  # accounts and their listings: fakehub/owners.py
             page = None
-            result = handle_owner(self.world, target, base=req.base, pairs=query_pairs(query))
+            result = handle_owner(self.world, target, base=req.base, pairs=pairs)
         else:
+            # the ETag a page would carry is known without rendering it (not for the newest
+            # version)
+            revalidating = None if req.version == versions.NEWEST else headers.get(b"if-none-match")
             result, page = handle(
-                self.world, self.cache, target, base=req.base, query=query, pairs=query_pairs(query)
+                self.world,
+                self.cache,
+                target,
+                base=req.base,
+                query=query,
+                pairs=pairs,
+                if_none_match=revalidating,
             )
         if result.status == 200 and req.version == versions.NEWEST:
             result.body = versions.to_newest(target.route, result.body)

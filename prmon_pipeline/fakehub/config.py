@@ -23,6 +23,11 @@ class WorldConfig:
     Fractions are per pull request (``matrix_fraction``/``no_checks_fraction`` per head
     commit). ``events_per_hour`` is the mean number of PR events per repository per simulated
     hour that :meth:`World.advance` draws; check runs progress on their own schedule.
+    ``item_cache_bytes`` bounds the rendered PR and check-run bytes the world keeps (an evicted
+    item is rendered again, identically): 1 GiB holds every item a cold sync of a 100 x 1,000-PR
+    world reads (~600 MB of PRs, ~230 MB of runs). ``materialized_commits`` finished commits
+    (never re-run) keep their check-run objects, least recently asked first out; the others
+    build theirs again from the seed when asked (the same runs, so no version change).
     """
 
     seed: int = 1
@@ -48,6 +53,8 @@ class WorldConfig:
     stale_after_seconds: int = 14 * 86400
     api_url: str = "https://api.github.com"
     html_url: str = "https://github.com"
+    item_cache_bytes: int = 1 << 30
+    materialized_commits: int = 50_000
 
 
 def _default_clock() -> float:
@@ -70,6 +77,8 @@ class HubConfig:
     past ``graphql_resource_limit_nodes`` declared nodes the further ``object``/``node``
     aliases of a query come back null with "Resource limits for this query exceeded.".
     ``apps``: GitHub Apps by App id (public key and installations, see ``fakehub.apps``).
+    Rendered pages stay within ``page_cache_bytes`` (LRU); the ETags of ``page_etag_entries``
+    pages are remembered beyond that, and ``page_cache_entries`` sorted PR lists.
     """
 
     rate_limit: int = 5000
@@ -94,3 +103,5 @@ class HubConfig:
     graphql_timeout_html: bool = False
     graphql_resource_limit_nodes: int | None = None
     apps: Mapping[int, AppSpec] = field(default_factory=dict)
+    page_cache_bytes: int = 256 << 20
+    page_etag_entries: int = 65536

@@ -3,7 +3,8 @@
 Timestamps are integer UTC epoch seconds: GitHub serialises every timestamp at second
 resolution, and integers make the per-request sort and filter work cheap. Each entity carries
 a ``rev`` counter that rendering caches key on, so a mutation invalidates exactly the JSON it
-changes (see ``render.py``).
+changes (see ``render.py``); the rendered bytes live in ``item_cache.ItemCache``, under a
+byte budget, not on the entities.
 """
 
 from __future__ import annotations
@@ -109,9 +110,6 @@ class PullRequest:
     changed_files: int = 0
     head_label_gone: bool = False
     rev: int = 0
-    cache_key: tuple[int, int, int] = (-1, -1, -1)
-    cache_bytes: bytes = b""
-    deflated: tuple[bytes, bytes] = (b"", b"")
 
     @property
     def is_fork(self) -> bool:
@@ -142,8 +140,6 @@ class CheckRun:
     completed_at: int | None = None
     annotations_count: int = 0
     rev: int = 0
-    cache_key: tuple[int, int] = (-1, -1)
-    cache_bytes: bytes = b""
 
 
 @dataclass(slots=True, eq=False)
@@ -152,7 +148,9 @@ class Commit:
 
     Lazy materialisation keeps a 100 x 1,000-PR world small: only commits somebody asks
     about (or that are still running) hold run objects. The run plan depends only on the
-    world seed and ``serial``, so it is the same whenever it is built.
+    world seed and ``serial``, so it is the same whenever it is built; that is also why the
+    world may drop the runs of a finished commit that was never re-run (``runs_dropped``) and
+    build them again, identical, when somebody asks.
     """
 
     sha: str
@@ -167,3 +165,4 @@ class Commit:
     version: int = 0
     pr_epoch: int = 0
     pulls: list[PullRequest] = field(default_factory=list)
+    runs_dropped: bool = False

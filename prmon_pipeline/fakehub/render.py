@@ -4,7 +4,8 @@ Key order and key sets follow the recorded bodies in the test corpus (list items
 ``pull-request-simple``, the single GET is ``pull-request``, runs are ``check-run``); nullable
 fields are emitted as ``null``, never omitted. A PR list item is serialised once per
 ``(pr.rev, repo.rev, head repo rev)`` and pages are byte joins of those items, so rendering a
-page of 100 PRs after one PR changed costs one ``orjson.dumps`` of one item.
+page of 100 PRs after one PR changed costs one ``orjson.dumps`` of one item. Items live in the
+world's :class:`~prmon_pipeline.fakehub.item_cache.ItemCache` (a byte budget, LRU).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from urllib.parse import quote
 
 import orjson
 
-from prmon_pipeline.fakehub.model import CheckRun, Commit, Label, PullRequest, Repository
+from prmon_pipeline.fakehub.gzip_pages import deflate_segment
+from prmon_pipeline.fakehub.item_cache import ItemCache, Rendered, SharedMarks
+from prmon_pipeline.fakehub.model import CheckRun, Commit, Label, PullRequest, Repository, User
 from prmon_pipeline.fakehub.render_repository import iso, legacy_node_id, repo_json, user_json
 
 JSON = dict[str, Any]
@@ -118,14 +121,62 @@ def pr_simple(pr: PullRequest, api: str, web: str) -> JSON:
     }
 
 
-def pr_simple_bytes(pr: PullRequest, api: str, web: str) -> bytes:
-    """Serialised list item, re-rendered only when the PR or an embedded repo changed."""
+def pr_simple_item(pr: PullRequest, api: str, web: str, cache: ItemCache) -> Rendered:
+    """Serialised list item, re-rendered only when the PR or an embedded repo changed.
+
+    Kept as fragments sharing the repositories', accounts' and long bodies' bytes, with the
+    item's deflate segment for gzip pages (see ``item_cache`` and ``gzip_pages``).
+    """
     head_rev = -1 if pr.head_repo is None else pr.head_repo.rev
     key = (pr.rev, pr.repo.rev, head_rev)
-    if pr.cache_key != key:
-        pr.cache_bytes = orjson.dumps(pr_simple(pr, api, web))
-        pr.cache_key = key
-    return pr.cache_bytes
+    found = cache.get(pr, key)
+    if found is not None:
+        return found
+    doc = pr_simple(pr, api, web)
+    marks = SharedMarks()
+
+    def user(account: User) -> str:
+        return marks.mark(_user_bytes(account, api, web, cache))
+
+    doc["user"] = user(pr.user)
+    if pr.assignees:
+        doc["assignee"] = user(pr.assignees[0])
+    doc["assignees"] = [user(account) for account in pr.assignees]
+    doc["requested_reviewers"] = [user(account) for account in pr.requested_reviewers]
+    head, base = doc["head"], doc["base"]
+    if pr.head_user is not None:
+        head["user"] = user(pr.head_user)
+    if pr.head_repo is not None:
+        head["repo"] = marks.mark(_repo_bytes(pr.head_repo, api, web, cache))
+    base["user"] = user(pr.repo.owner)
+    base["repo"] = marks.mark(_repo_bytes(pr.repo, api, web, cache))
+    if doc["auto_merge"] is not None:
+        doc["auto_merge"]["enabled_by"] = user(pr.user)
+    if pr.body is not None and len(pr.body) >= _SHARED_BODY_CHARS:
+        body = pr.body
+        doc["body"] = marks.mark(cache.shared_bytes(("body", body), lambda: orjson.dumps(body)))
+    split = marks.split(orjson.dumps(doc))
+    if split is None:  # the PR's own text holds the marker: keep it whole
+        data = orjson.dumps(pr_simple(pr, api, web))
+        split = (data,), len(data), len(data)
+    item = Rendered(key, *split)
+    item.segment = deflate_segment(item.join())
+    item.cost += len(item.segment)
+    return cache.put(pr, item)
+
+
+_SHARED_BODY_CHARS = 1024
+"""Bodies this long are shared bytes (the generator reuses one long body per size)."""
+
+
+def _repo_bytes(repo: Repository, api: str, web: str, cache: ItemCache) -> bytes:
+    return cache.shared_bytes(
+        ("repo", repo, repo.rev), lambda: orjson.dumps(repo_json(repo, api, web))
+    )
+
+
+def _user_bytes(user: User, api: str, web: str, cache: ItemCache) -> bytes:
+    return cache.shared_bytes(("user", user), lambda: orjson.dumps(user_json(user, api, web)))
 
 
 def pr_full(pr: PullRequest, api: str, web: str) -> JSON:
@@ -221,10 +272,18 @@ def check_run_json(run: CheckRun, commit: Commit, api: str, web: str) -> JSON:
     }
 
 
-def check_run_bytes(run: CheckRun, commit: Commit, api: str, web: str) -> bytes:
+def check_run_item(run: CheckRun, commit: Commit, api: str, web: str, cache: ItemCache) -> Rendered:
     """Serialised run, re-rendered when it, its commit's PR links or its repo changed."""
-    key = (run.rev, commit.pr_epoch * 1_000_003 + commit.repo.rev)
-    if run.cache_key != key:
-        run.cache_bytes = orjson.dumps(check_run_json(run, commit, api, web))
-        run.cache_key = key
-    return run.cache_bytes
+    key = (run.rev, commit.pr_epoch, commit.repo.rev)
+    found = cache.get(run, key)
+    if found is not None:
+        return found
+    doc = check_run_json(run, commit, api, web)
+    app = run.app
+    marks = SharedMarks()
+    doc["app"] = marks.mark(cache.shared_bytes(("app", app), lambda: orjson.dumps(app.json)))
+    split = marks.split(orjson.dumps(doc))
+    if split is None:  # the run's own text holds the marker: keep it whole
+        data = orjson.dumps(check_run_json(run, commit, api, web))
+        split = (data,), len(data), len(data)
+    return cache.put(run, Rendered(key, *split))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,8 +17,9 @@ import orjson
 
 from prmon_pipeline.fakehub import checks
 from prmon_pipeline.fakehub.config import WorldConfig
+from prmon_pipeline.fakehub.item_cache import ItemCache, Rendered
 from prmon_pipeline.fakehub.model import CheckRun, Commit, PullRequest, Repository, User
-from prmon_pipeline.fakehub.render import check_run_bytes, pr_full, pr_simple_bytes
+from prmon_pipeline.fakehub.render import check_run_item, pr_full, pr_simple_item
 from prmon_pipeline.fakehub.render_repository import full_repo_json
 from prmon_pipeline.fakehub.world_evolution import advance as evolve
 from prmon_pipeline.fakehub.world_evolution import apply_to_pr
@@ -28,6 +30,11 @@ from prmon_pipeline.fakehub.world_generation import (
 )
 
 JSON = dict[str, Any]
+
+
+def _droppable(commit: Commit) -> bool:
+    """Nothing left to happen to the runs and no re-run added to the seeded plan."""
+    return commit.next_transition is None and commit.next_k == commit.planned_runs
 
 
 class World:
@@ -42,6 +49,8 @@ class World:
         self.pop, self.rng = generate(cfg)
         self.now_epoch = int(cfg.start.timestamp())
         self.active: dict[str, Commit] = {}
+        self.items = ItemCache(cfg.item_cache_bytes)
+        self.finished: OrderedDict[Commit, None] = OrderedDict()
         self._by_name: dict[str, Repository] = {r.full_name.lower(): r for r in self.pop.repos}
         self._by_id: dict[int, Repository] = {r.id: r for r in self.pop.repos}
         self._moved: dict[str, int] = {}
@@ -107,19 +116,52 @@ class World:
         return None
 
     def materialize(self, commit: Commit) -> list[CheckRun]:
-        """The commit's runs, built on first use; unfinished commits join the active set."""
-        if commit.runs is None and checks.materialize(
-            commit, self.cfg.seed, self.pop.apps, self.now_epoch, self.cfg.stale_after_seconds
-        ):
-            self.active[commit.sha] = commit
+        """The commit's runs, built on first use; unfinished commits join the active set.
+
+        Finished commits that were never re-run are remembered in use order, and beyond
+        ``materialized_commits`` the least recently used drop their runs (see :meth:`_drop`).
+        """
+        if commit.runs is None:
+            version = commit.version
+            if checks.materialize(
+                commit, self.cfg.seed, self.pop.apps, self.now_epoch, self.cfg.stale_after_seconds
+            ):
+                self.active[commit.sha] = commit
+            if commit.runs_dropped:  # the same runs as before they were dropped
+                commit.version, commit.runs_dropped = version, False
         assert commit.runs is not None
+        self.remember_finished(commit)
         return commit.runs
+
+    def remember_finished(self, commit: Commit) -> None:
+        """Mark a droppable commit as just used; drop the least recently used beyond the bound."""
+        if _droppable(commit):
+            self.finished[commit] = None
+            self.finished.move_to_end(commit)
+            while len(self.finished) > self.cfg.materialized_commits:
+                self._drop(self.finished.popitem(last=False)[0])
+
+    def _drop(self, commit: Commit) -> None:
+        """Forget a finished commit's runs and their rendered bytes.
+
+        Only if every run is completed and none was re-run: then :func:`checks.materialize`
+        builds the same runs (ids, plans, final states) from the seed at any later time.
+        """
+        if commit.runs is None or not _droppable(commit) or commit.sha in self.active:
+            return
+        for run in commit.runs:
+            self.items.discard(run)
+        commit.runs, commit.next_k, commit.runs_dropped = None, 0, True
 
     # -- ground truth --------------------------------------------------------------------
 
+    def pull_request_item(self, pr: PullRequest) -> Rendered:
+        """``pr`` rendered as a ``GET /pulls`` list item (from the item cache when current)."""
+        return pr_simple_item(pr, self.cfg.api_url, self.cfg.html_url, self.items)
+
     def pull_request_bytes(self, pr: PullRequest) -> bytes:
         """The exact bytes of ``pr`` as a ``GET /pulls`` list item."""
-        return pr_simple_bytes(pr, self.cfg.api_url, self.cfg.html_url)
+        return self.pull_request_item(pr).join()
 
     def pull_requests(self, full_name: str) -> list[JSON]:
         """Every PR of the repository (any state), number descending, as the list serves it."""
@@ -138,9 +180,13 @@ class World:
         with self.lock:
             return full_repo_json(self._repo(full_name), self.cfg.api_url, self.cfg.html_url)
 
+    def run_item(self, run: CheckRun, commit: Commit) -> Rendered:
+        """One run rendered as served (from the item cache when current)."""
+        return check_run_item(run, commit, self.cfg.api_url, self.cfg.html_url, self.items)
+
     def run_bytes(self, run: CheckRun, commit: Commit) -> bytes:
         """The exact bytes of one run as served."""
-        return check_run_bytes(run, commit, self.cfg.api_url, self.cfg.html_url)
+        return self.run_item(run, commit).join()
 
     def sorted_runs(self, commit: Commit) -> list[CheckRun]:
         """All runs of a commit, newest first (descending id, as GitHub orders them)."""

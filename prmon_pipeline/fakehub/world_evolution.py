@@ -82,6 +82,7 @@ def advance(world: World, seconds: int) -> None:
             world.version += 1
         if commit.next_transition is None:
             del world.active[sha]
+            world.remember_finished(commit)
 
 
 def touch(world: World, pr: PullRequest, at: int) -> None:
