@@ -10,7 +10,7 @@ from prmon_pipeline.cli.output import print_table, stdout
 from prmon_pipeline.cli.settings import Conn, Settings
 from prmon_pipeline.core.repo_pattern import RepoPattern
 from prmon_pipeline.github.client import GitHubClient
-from prmon_pipeline.github.listing import OwnerLister, rest_lister
+from prmon_pipeline.github.listing import OwnerLister, owner_lister
 from prmon_pipeline.sync import utc_now
 from prmon_pipeline.sync.patterns import add_and_refresh, refresh_patterns
 from prmon_pipeline.warehouse.patterns import (
@@ -25,15 +25,12 @@ T = TypeVar("T")
 
 
 def with_lister(settings: Settings, work: Callable[[OwnerLister], Awaitable[T]]) -> T:
-    """Run ``work`` with the owner lister of these settings (REST with ``GITHUB_TOKEN``).
-
-    The seam for GitHub App auth: an installation's ``GET /installation/repositories`` lister
-    goes here instead of :func:`rest_lister`.
-    """
+    """Run ``work`` with the owner lister of these settings: the App installation's listing
+    with GitHub App auth, else the owner's REST listing (``GITHUB_TOKEN`` or anonymous)."""
 
     async def run() -> T:
         async with GitHubClient(settings.github()) as client:
-            return await work(rest_lister(client))
+            return await work(owner_lister(client))
 
     return asyncio.run(run())
 

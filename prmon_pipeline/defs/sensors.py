@@ -16,7 +16,7 @@ import dagster as dg
 from prmon_pipeline.core.repo_key import parse_repo_key
 from prmon_pipeline.github.client import GitHubClient
 from prmon_pipeline.github.discovery import PULLS_PARAMS
-from prmon_pipeline.github.listing import rest_lister
+from prmon_pipeline.github.listing import owner_lister
 from prmon_pipeline.sync import utc_now
 from prmon_pipeline.sync.patterns import due_patterns, refresh_patterns
 from prmon_pipeline.warehouse.connection import connect
@@ -113,7 +113,7 @@ def _refresh_due_patterns(
 
     async def refresh() -> list[PatternChanges]:
         async with GitHubClient(config) as client:
-            return await refresh_patterns(conn, rest_lister(client), due, now=utc_now())
+            return await refresh_patterns(conn, owner_lister(client), due, now=utc_now())
 
     for change in asyncio.run(refresh()):
         if change.error is not None:

@@ -8,9 +8,9 @@ https://docs.github.com/rest/repos/repos#list-organization-repositories
 https://docs.github.com/rest/repos/repos#list-repositories-for-a-user
 
 With GitHub App auth the installation's own listing (``GET /installation/repositories``) is the
-better source: it is exactly what the App may read. :data:`OwnerLister` is the seam: anything
-that turns an owner into an :class:`OwnerListing` can drive a refresh, and
-:func:`listing_from_items` turns that endpoint's ``repositories[]`` into one.
+better source: it is exactly what the App may read (an installation may be granted a selection
+of the account's repositories). :func:`owner_lister` picks the listing a client's credentials
+call for; anything that turns an owner into an :class:`OwnerListing` can drive a refresh.
 """
 
 from __future__ import annotations
@@ -21,11 +21,15 @@ from typing import Any
 from urllib.parse import quote
 
 from prmon_pipeline.core.errors import MalformedResponseError, PermissionDeniedError
+from prmon_pipeline.core.repo_key import parse_repo_key
 from prmon_pipeline.core.repo_pattern import ListedRepository, parse_listed_repository
 from prmon_pipeline.github.client import GitHubClient
+from prmon_pipeline.github.installation import list_installation_repositories
 
 ORGANIZATION = "Organization"
 USER = "User"
+INSTALLATION = "Installation"
+"""The owner type of a listing read from a GitHub App installation (not told by that endpoint)."""
 ORG_LISTING_PARAMS: dict[str, str | int] = {"type": "all", "per_page": 100}
 USER_LISTING_PARAMS: dict[str, str | int] = {"type": "owner", "per_page": 100}
 """A user's own repositories (``type=all`` would add those they merely collaborate on)."""
@@ -42,6 +46,27 @@ class OwnerListing:
 
 OwnerLister = Callable[[str], Awaitable[OwnerListing]]
 """An owner's login -> its listing; :func:`rest_lister` or one built on an App installation."""
+
+
+def owner_lister(client: GitHubClient) -> OwnerLister:
+    """The listing this client's credentials call for: the App installation's repositories
+    with GitHub App auth, else the owner's REST listing."""
+    return installation_lister(client) if client.config.app is not None else rest_lister(client)
+
+
+def installation_lister(client: GitHubClient) -> OwnerLister:
+    """An owner's repositories as its App installation sees them (needs App auth)."""
+
+    async def lister(owner: str) -> OwnerListing:
+        found = await list_installation_repositories(client, owner)
+        listed = [
+            ListedRepository(r.github_id, parse_repo_key(r.full_name), r.archived, r.fork)
+            for r in found
+        ]
+        mine = {r.github_id: r for r in listed if r.key.owner.lower() == owner.lower()}
+        return OwnerListing(owner, INSTALLATION, tuple(mine.values()))
+
+    return lister
 
 
 def rest_lister(client: GitHubClient) -> OwnerLister:

@@ -23,6 +23,7 @@ from prmon_pipeline.github.app_auth import (
 )
 from prmon_pipeline.github.client import GitHubClient, GitHubConfig, request_subject
 from prmon_pipeline.github.installation import list_installation_repositories
+from prmon_pipeline.github.listing import INSTALLATION, OwnerListing, owner_lister
 from prmon_pipeline_tests.github.app_keys import key_pair
 from prmon_pipeline_tests.github.simulation import (
     API,
@@ -309,3 +310,37 @@ def test_a_request_names_its_owner_by_context_or_path() -> None:
     )
     assert request_subject("installation/repositories", "acme") == ("acme", None)
     assert request_subject("rate_limit", "") == (None, None)
+
+
+def test_with_an_app_an_owner_pattern_lists_what_the_installation_may_read() -> None:
+    world = small_world(repositories=4, prs_per_repository=1)
+    clock = FakeClock()
+    names = world.repository_names()
+    app = app_hub(world, clock, Installation(7, "acme", tuple(names[:3])))
+
+    async def scenario() -> OwnerListing:
+        async with app_client(app, clock) as client:
+            return await owner_lister(client)("acme")
+
+    found = asyncio.run(scenario())
+    assert found.owner_type == INSTALLATION
+    assert sorted(r.full_name for r in found.repositories) == sorted(names[:3])
+    assert {r.github_id for r in found.repositories} == {
+        world.repository(name)["id"] for name in names[:3]
+    }
+    routes = app.state.hub.counters.by_route
+    assert routes.get("installation_repositories") == 1 and "org_repos" not in routes
+
+
+def test_without_an_app_an_owner_pattern_lists_the_organisation() -> None:
+    world = small_world(repositories=2, prs_per_repository=1)
+    clock = FakeClock()
+    app = make_hub(world, clock)
+
+    async def scenario() -> OwnerListing:
+        async with make_client(app, clock, token="ghp_x") as client:
+            return await owner_lister(client)("acme")
+
+    found = asyncio.run(scenario())
+    assert sorted(r.full_name for r in found.repositories) == sorted(world.repository_names())
+    assert app.state.hub.counters.by_route == {"org_repos": 1}
