@@ -7,6 +7,7 @@ known without parsing logs and two test servers never race for a port.
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
 import threading
 import time
@@ -133,6 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     )
     app = create_app(world, hub_config(args))
+    # Ctrl-C, `kill -INT` and a plain `kill` all stop the server, even when this process was
+    # started with SIGINT ignored (a shell's background job, which Python then leaves ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with serve(app, host=args.host, port=args.port) as url:
         print(served_summary(world, url), flush=True)
         try:

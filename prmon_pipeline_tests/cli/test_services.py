@@ -22,8 +22,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _sigint_ignored() -> None:
+    """What a shell does to a background job: the child starts with SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @pytest.mark.servers
-def test_fakehub_serve_answers_like_github() -> None:
+@pytest.mark.parametrize("started_as", ["foreground", "background job"])
+def test_fakehub_serve_answers_like_github(started_as: str) -> None:
     port = _free_port()
     process = subprocess.Popen(
         [
@@ -43,6 +49,7 @@ def test_fakehub_serve_answers_like_github() -> None:
         ],
         stdout=subprocess.PIPE,
         text=True,
+        preexec_fn=_sigint_ignored if started_as == "background job" else None,
     )
     try:
         assert process.stdout is not None
