@@ -49,7 +49,7 @@ def test_fakehub_serve_answers_like_github(started_as: str) -> None:
         ],
         stdout=subprocess.PIPE,
         text=True,
-        preexec_fn=_sigint_ignored if started_as == "background job" else None,
+        preexec_fn=_sigint_ignored if started_as == "background job" else None,  # noqa: PLW1509
     )
     try:
         assert process.stdout is not None
