@@ -36,12 +36,22 @@ from prmon_pipeline.core.github_protocol import (
     RateLimit,
     backoff_delay,
     classify_response,
+    error_message,
     header_value,
     next_page_url,
     request_headers,
 )
+from prmon_pipeline.core.graphql_protocol import (
+    GRAPHQL_RESOURCE,
+    SHRINK_STATUSES,
+    graphql_body_decision,
+    graphql_url,
+    read_rate_limit,
+)
 
 Sleep = Callable[[float], Awaitable[None]]
+CORE_RESOURCE = "core"
+"""The REST pool's ``x-ratelimit-resource`` (GraphQL's is ``graphql``)."""
 Clock = Callable[[], float]
 
 
@@ -67,7 +77,9 @@ class GitHubConfig:
 class RequestTally:
     """Mutable counters; the client updates its own and, optionally, a caller's (per repo).
 
-    The fields are :class:`ApiCost`'s (GraphQL's stay zero here); ``cost()`` freezes them.
+    The fields are :class:`ApiCost`'s; ``cost()`` freezes them. GraphQL queries are counted
+    apart from REST requests (``graphql_queries``), so ``requests - not_modified`` stays the
+    REST pool's units.
     """
 
     requests: int = 0
@@ -80,6 +92,9 @@ class RequestTally:
     rate_limit_reset: int | None = None
     parse_seconds: float = 0.0
     """Decoding JSON (the client) and building Arrow tables from it (discovery adds that)."""
+    graphql_points: int = 0
+    graphql_remaining: int | None = None
+    graphql_queries: int = 0
 
     def cost(self) -> ApiCost:
         """What was counted so far, as the one frozen shape every later stage uses."""
@@ -133,7 +148,7 @@ class GitHubClient:
         self._rng = rng or random.Random()
         self._limit = asyncio.Semaphore(config.max_concurrency)
         self._tally = RequestTally()
-        self._blocked_until = 0.0
+        self._blocked_until: dict[str, float] = {}
         limits = httpx.Limits(
             max_connections=config.max_concurrency,
             max_keepalive_connections=config.max_concurrency,
@@ -180,15 +195,44 @@ class GitHubClient:
         2xx or 304, else raises a :class:`GitHubError` subclass whose message starts with
         ``context`` (the repository) and never contains the token.
         """
+        request = _Request("GET", url, params=params, etag=etag)
+        return await self._answered(request, context, tally)
+
+    async def post_graphql(
+        self, payload: Mapping[str, Any], *, context: str = "", tally: RequestTally | None = None
+    ) -> GitHubResponse:
+        """POST one GraphQL query to the endpoint of ``api_url`` (``graphql_url``).
+
+        The same retries, back-off and rate-limit waits as :meth:`get`, in the GraphQL pool:
+        a 200 whose ``errors`` say rate limited waits like a 403 would (GitHub answers a
+        primary GraphQL limit with 200). A 502/504 is *not* retried here but raised at once as
+        a :class:`TransientGitHubError` with its status: GitHub says the query was too big or
+        too slow, and only the caller can ask for less. The answer's ``rateLimit.cost`` is
+        added to ``graphql_points`` and the query counted in ``graphql_queries``.
+        """
+        request = _Request(
+            "POST", graphql_url(self.config.api_url), json=payload, pool=GRAPHQL_RESOURCE
+        )
+        return await self._answered(request, context, tally)
+
+    async def _answered(
+        self, request: _Request, context: str, tally: RequestTally | None
+    ) -> GitHubResponse:
         tallies = (self._tally,) if tally is None else (self._tally, tally)
-        where = f"{context}: GET {_display_path(url)}" if context else f"GET {_display_path(url)}"
+        shown = f"{request.method} {_display_path(request.url)}"
+        where = f"{context}: {shown}" if context else shown
+        graphql = request.pool == GRAPHQL_RESOURCE
         attempts = _Attempts()
         while True:
-            await self._respect_block(tallies)
+            await self._respect_block(request.pool, tallies)
             status: int | None = None
             try:
-                response = await self._send(url, params, etag, tallies)
+                response = await self._send(request, tallies)
                 status = response.status_code
+                if graphql and status in SHRINK_STATUSES:
+                    raise TransientGitHubError(
+                        f"{where}: {status} {error_message(response.content)}", http_status=status
+                    )
                 decision = classify_response(
                     response.status_code,
                     response.headers,
@@ -198,11 +242,17 @@ class GitHubClient:
                 )
                 ok = decision.outcome is Outcome.OK
                 data = _decode(response.content, response.headers, tallies) if ok else None
+                if ok and graphql:
+                    _count_graphql(data, tallies)
+                    waiting = graphql_body_decision(
+                        data, response.headers, self._clock(), attempts.secondary
+                    )
+                    decision = waiting or decision
             except (httpx.TransportError, _TruncatedBodyError) as exc:
                 decision = Decision(Outcome.RETRY, reason=type(exc).__name__)
             if decision.outcome in (Outcome.OK, Outcome.NOT_MODIFIED):
                 return _answer(response, data, tallies)
-            await self._recover(decision, attempts, where, tallies, status)
+            await self._recover(decision, attempts, where, tallies, status, pool=request.pool)
 
     async def _recover(
         self,
@@ -211,8 +261,10 @@ class GitHubClient:
         where: str,
         tallies: tuple[RequestTally, ...],
         status: int | None = None,
+        *,
+        pool: str = CORE_RESOURCE,
     ) -> None:
-        """Back off, or schedule a rate-limit wait, or raise the terminal error.
+        """Back off, or schedule a rate-limit wait (of ``pool``), or raise the terminal error.
 
         Terminal errors carry ``status`` as ``http_status`` (a 404 is a
         :class:`PermissionDeniedError`, a 422 a plain :class:`GitHubError`), so a caller can
@@ -247,7 +299,7 @@ class GitHubClient:
                     decision.wait_seconds,
                 )
             until = self._clock() + decision.wait_seconds
-            self._blocked_until = max(self._blocked_until, until)
+            self._blocked_until[pool] = max(self._blocked_until.get(pool, 0.0), until)
         elif decision.outcome is Outcome.PERMISSION:
             raise PermissionDeniedError(
                 f"{where}: {decision.reason} (no access, or it does not exist; not retried)",
@@ -256,38 +308,69 @@ class GitHubClient:
         else:
             raise GitHubError(f"{where}: {decision.reason}", http_status=status)
 
-    async def _respect_block(self, tallies: tuple[RequestTally, ...]) -> None:
-        """Sleep until a rate-limit wait announced by any request has passed.
+    async def _respect_block(self, pool: str, tallies: tuple[RequestTally, ...]) -> None:
+        """Sleep until a rate-limit wait announced by any request of ``pool`` has passed.
 
-        One shared deadline: when one request learns that the token is exhausted (or a
-        secondary limit hit), every concurrent request waits too instead of hammering GitHub.
+        One shared deadline per pool: when one request learns that the token is exhausted (or
+        a secondary limit hit), every concurrent request of that pool waits too instead of
+        hammering GitHub. REST (``core``) and GraphQL have separate primary pools, so an
+        exhausted GraphQL pool does not stop the REST list walks, nor the other way round.
         """
-        delay = self._blocked_until - self._clock()
+        delay = self._blocked_until.get(pool, 0.0) - self._clock()
         if delay > 0:
             for counts in tallies:
                 counts.waits += 1
                 counts.wait_seconds += delay
             await self._sleep(delay)
 
-    async def _send(
-        self,
-        url: str,
-        params: Mapping[str, str | int] | None,
-        etag: str | None,
-        tallies: tuple[RequestTally, ...],
-    ) -> httpx.Response:
-        headers = request_headers(self.config.user_agent, self.config.token, etag)
+    async def _send(self, request: _Request, tallies: tuple[RequestTally, ...]) -> httpx.Response:
+        headers = request_headers(self.config.user_agent, self.config.token, request.etag)
         async with self._limit:
-            response = await self._http.get(url, params=params, headers=headers)
+            response = await self._http.request(
+                request.method,
+                request.url,
+                params=request.params,
+                json=request.json,
+                headers=headers,
+            )
         hops = 1 + len(response.history)
         limit = RateLimit.from_headers(response.headers)
+        graphql = request.pool == GRAPHQL_RESOURCE
         for counts in tallies:
-            counts.requests += hops
+            if graphql:
+                counts.graphql_queries += 1
+            else:
+                counts.requests += hops
             counts.bytes += response.num_bytes_downloaded or len(response.content)
-            if limit is not None:
+            if limit is not None and graphql:
+                counts.graphql_remaining = limit.remaining
+            elif limit is not None:
                 counts.rate_limit_remaining = limit.remaining
                 counts.rate_limit_reset = limit.reset_epoch
         return response
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One request to send (again, on retries): method, URL, and the pool it is charged to."""
+
+    method: str
+    url: str
+    params: Mapping[str, str | int] | None = None
+    etag: str | None = None
+    json: Mapping[str, Any] | None = None
+    pool: str = CORE_RESOURCE
+
+
+def _count_graphql(data: Any, tallies: tuple[RequestTally, ...]) -> None:
+    """Add the answer's ``rateLimit.cost`` (what GitHub charged) to every tally."""
+    reading = read_rate_limit(data)
+    if reading is None:
+        return
+    for counts in tallies:
+        counts.graphql_points += reading.cost
+        if reading.remaining is not None:
+            counts.graphql_remaining = reading.remaining
 
 
 @dataclass

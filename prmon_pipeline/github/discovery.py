@@ -20,6 +20,7 @@ raised as before.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -31,6 +32,7 @@ import pyarrow as pa
 
 from prmon_pipeline.core.costs import ApiCost
 from prmon_pipeline.core.discovery_plan import (
+    READ_WITHOUT_VALIDATOR,
     CheckRunTarget,
     KnownPullRequest,
     compact,
@@ -43,6 +45,7 @@ from prmon_pipeline.core.discovery_plan import (
     plan_check_run_targets,
     prune_check_run_etags,
     prune_check_run_failures,
+    route_check_run_targets,
     walk_cutoff,
 )
 from prmon_pipeline.core.errors import (
@@ -54,10 +57,16 @@ from prmon_pipeline.core.errors import (
     TransientGitHubError,
 )
 from prmon_pipeline.core.github_json import parse_check_runs, parse_pull_requests
-from prmon_pipeline.core.models import ItemFailure, SyncCursors, SyncMode
+from prmon_pipeline.core.models import ApiMode, ItemFailure, SyncCursors, SyncMode
 from prmon_pipeline.core.repo_key import parse_repo_key
 from prmon_pipeline.core.schemas import CHECK_RUN_SCHEMA
 from prmon_pipeline.github.client import GitHubClient, GitHubResponse, RequestTally
+from prmon_pipeline.github.graphql import (
+    GraphQLCheckReader,
+    GraphQLChecks,
+    GraphQLUnavailableError,
+    graphql_reader_for,
+)
 
 PULLS_PARAMS: Mapping[str, str | int] = {
     "state": "all",
@@ -85,6 +94,7 @@ ITEM_STATUSES = frozenset({404, 422})
 """Statuses that, for one SHA's check runs or one PR's GET, mean "this item is gone"."""
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -217,6 +227,7 @@ async def discover_repository(
     on_slice: SliceSink | None = None,
     slice_rows: int = SLICE_PULL_REQUESTS,
     expected_repository_id: int | None = None,
+    api: ApiMode = "rest",
 ) -> DiscoveryResult:
     """Discover one repository's changed PRs and check runs since ``cursors``.
 
@@ -227,6 +238,7 @@ async def discover_repository(
     ``slice_rows`` PRs hands each slice on as it is complete; the result is then the last slice.
     With ``expected_repository_id`` (GitHub's id of the repository mirrored so far), a first
     page showing another id raises :class:`RepositoryReplacedError` before any further request.
+    ``api`` says how check runs are read (:data:`~prmon_pipeline.core.models.ApiMode`).
     """
     name = str(parse_repo_key(repository))
     if mode == "single" and pr_number is None:
@@ -249,8 +261,8 @@ async def discover_repository(
             failures=cursors.check_run_failures,
         )
         runs = _Tables()
-        fetched, failures = await _fetch_all_check_runs(
-            client, current, targets, cursors, tally, runs=runs
+        fetched, failures = await _read_check_runs(
+            client, current, targets, cursors, known, tally=tally, runs=runs, api=api
         )
         check_runs = _concat_runs(runs.tables())
         seen.fetched += fetched
@@ -495,6 +507,77 @@ class _ChecksFetched:
     head_sha: str
     validators: str | None
     unchanged: bool
+
+
+async def _read_check_runs(
+    client: GitHubClient,
+    repository: str,
+    targets: list[CheckRunTarget],
+    cursors: SyncCursors,
+    known: Mapping[int, KnownPullRequest],
+    *,
+    tally: RequestTally,
+    runs: _Tables,
+    api: ApiMode,
+) -> tuple[list[_ChecksFetched], list[ItemFailure]]:
+    """Read the targets' check runs by REST, GraphQL or both (see ``route_check_run_targets``).
+
+    The GraphQL share goes to the client's one reader (``github.graphql``), which packs it
+    with other repositories' SHAs. A SHA GraphQL read is recorded as fetched without a
+    validator; a SHA whose commit GraphQL does not know is this SHA's failure, as REST's 422
+    "No commit found" is (same back-off). ``auto`` falls back to REST for this repository,
+    logged once, when the server has no GraphQL.
+    """
+    reader = None if api == "rest" else graphql_reader_for(client)
+    if reader is None or (api == "auto" and reader.unavailable is not None):
+        return await _fetch_all_check_runs(client, repository, targets, cursors, tally, runs=runs)
+    by_rest, by_graphql = route_check_run_targets(
+        targets, known, cursors.check_run_etags, everything=api == "graphql"
+    )
+    try:
+        async with asyncio.TaskGroup() as group:
+            rest_task = group.create_task(
+                _fetch_all_check_runs(client, repository, by_rest, cursors, tally, runs=runs)
+            )
+            graphql_task = group.create_task(
+                _graphql_or_none(reader, repository, by_graphql, tally, api=api)
+            )
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0]  # noqa: B904 - the reader's own error, with its traceback
+    fetched, failures = rest_task.result()
+    answer = graphql_task.result()
+    if answer is None:
+        more, refused = await _fetch_all_check_runs(
+            client, repository, by_graphql, cursors, tally, runs=runs
+        )
+        return fetched + more, failures + refused
+    runs.add(answer.check_runs)
+    fetched += [_ChecksFetched(sha, READ_WITHOUT_VALIDATOR, False) for sha in answer.read]
+    failures += [
+        ItemFailure("check_runs", sha, 422, f"{repository}: GraphQL: no commit found for {sha}")
+        for sha in answer.gone
+    ]
+    return fetched, failures
+
+
+async def _graphql_or_none(
+    reader: GraphQLCheckReader,
+    repository: str,
+    targets: list[CheckRunTarget],
+    tally: RequestTally,
+    *,
+    api: ApiMode,
+) -> GraphQLChecks | None:
+    """The reader's answer, or None when ``auto`` must fall back to REST (logged once)."""
+    try:
+        return await reader.read(repository, targets, tally)
+    except GraphQLUnavailableError as error:
+        if api != "auto":
+            raise
+        if repository not in reader.fell_back:
+            reader.fell_back.add(repository)
+            log.warning("%s: %s; reading check runs by REST", repository, error)
+        return None
 
 
 async def _fetch_all_check_runs(

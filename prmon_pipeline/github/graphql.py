@@ -1,0 +1,343 @@
+"""Check runs by GraphQL batches: one process-wide reader that packs every repository's SHAs.
+
+Why one reader per client and not one query per repository: the REST PR list already costs
+about one unit per repository and cycle, and a GraphQL query costs at least one point however
+few SHAs it carries. An incremental cycle at 1 % churn over 100 repositories touches ~10 SHAs
+per repository; one query each would double the cycle's cost, while packed 25-50 to a query
+they cost a fifth. So every discovery (``sync.fanout`` runs several repositories at once)
+hands its ``(repository, SHAs)`` to :func:`graphql_reader_for` its client's reader and awaits
+them; the reader's single pump sends one query at a time (GitHub's CPU-time secondary limit
+allows ~60 s of GraphQL work per minute: effectively serial, ``shared/GITHUB-GRAPHQL.md``
+§2.2), each made of whatever items are waiting, from any repositories.
+
+Batch size is adaptive (§7.3): it starts at :data:`START_ITEMS` items (one item = one SHA's
+first page, or one follow-up page), halves when GitHub says the query was too big or too slow
+(502/504, "timedout", "Something went wrong…", resource limits), retrying only the items that
+failed, and grows by :data:`GROW_ITEMS` after each clean answer up to :data:`MAX_ITEMS`.
+Every query's ``rateLimit.cost`` is logged with its repositories, item count and what is left
+of the pool, so operators can compare it with the cost model, and charged to the repositories
+in it in proportion to their items (so per-repository costs add up to what GitHub charged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from prmon_pipeline.core.discovery_plan import CheckRunTarget
+from prmon_pipeline.core.errors import (
+    GitHubError,
+    PermissionDeniedError,
+    TransientGitHubError,
+)
+from prmon_pipeline.core.graphql_checks import (
+    GraphQLQuery,
+    HeadKey,
+    QueryAnswer,
+    WorkItem,
+    build_query,
+    check_run_table,
+    head_of,
+    parse_answer,
+)
+from prmon_pipeline.core.graphql_protocol import (
+    SHRINK_STATUSES,
+    GraphQLRateLimit,
+    graphql_url,
+    read_rate_limit,
+)
+from prmon_pipeline.core.schemas import CHECK_RUN_SCHEMA
+from prmon_pipeline.github.client import GitHubClient, RequestTally
+
+START_ITEMS = 25
+MAX_ITEMS = 50
+GROW_ITEMS = 5
+SHRINK_ATTEMPTS_AT_ONE = 3
+"""A single item still too big this many times in a row fails its repository."""
+LINGER_SECONDS = 0.02
+"""How long a query that is not full waits for other repositories' SHAs before it goes."""
+
+log = logging.getLogger(__name__)
+
+
+class GraphQLUnavailableError(GitHubError):
+    """The server has no GraphQL endpoint (404 on ``/graphql``: an old GHES, a REST-only
+    simulator). ``--api auto`` falls back to REST on it; ``--api graphql`` fails."""
+
+
+@dataclass(frozen=True)
+class GraphQLChecks:
+    """One repository's answer: rows of the SHAs read, and the SHAs GitHub does not know."""
+
+    check_runs: pa.Table
+    read: tuple[str, ...]
+    gone: tuple[str, ...]
+
+
+@dataclass
+class _Request:
+    """One discovery's SHAs, waiting or in flight; resolved once every item is answered."""
+
+    repository: str
+    pr_numbers: dict[str, tuple[int, ...]]
+    tally: RequestTally | None
+    done: asyncio.Future[GraphQLChecks]
+    waiting: deque[WorkItem] = field(default_factory=deque)
+    open_items: dict[str, int] = field(default_factory=dict)
+    runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    gone: list[str] = field(default_factory=list)
+
+
+class GraphQLCheckReader:
+    """Reads check runs of head SHAs by GraphQL for every repository of one client."""
+
+    def __init__(
+        self,
+        client: GitHubClient,
+        *,
+        start_items: int = START_ITEMS,
+        max_items: int = MAX_ITEMS,
+        linger_seconds: float = LINGER_SECONDS,
+    ) -> None:
+        self.client = client
+        self.size = start_items
+        self.max_items = max_items
+        self.linger_seconds = linger_seconds
+        self.unavailable: GraphQLUnavailableError | None = None
+        self.fell_back: set[str] = set()
+        """Repositories already told (once, in the log) that they read check runs by REST."""
+        self._requests: list[_Request] = []
+        self._pump: asyncio.Task[None] | None = None
+        self._shrinks_at_one = 0
+
+    async def read(
+        self,
+        repository: str,
+        targets: Sequence[CheckRunTarget],
+        tally: RequestTally | None = None,
+    ) -> GraphQLChecks:
+        """Check runs of ``targets`` (rows per PR number, as REST's reader gives them).
+
+        Raises :class:`GraphQLUnavailableError` when the server has no GraphQL, and any
+        repository-level :class:`GitHubError` (rate limits given up on, a repository GraphQL
+        cannot see, a malformed answer) for this repository only.
+        """
+        if self.unavailable is not None:
+            raise self.unavailable
+        if not targets:
+            return GraphQLChecks(CHECK_RUN_SCHEMA.empty_table(), (), ())
+        loop = asyncio.get_running_loop()
+        request = _Request(
+            repository,
+            {t.head_sha: t.pr_numbers for t in targets},
+            tally,
+            loop.create_future(),
+        )
+        for target in targets:
+            request.waiting.append(HeadKey(repository, target.head_sha))
+            request.open_items[target.head_sha] = 1
+        self._requests.append(request)
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.create_task(self._run(), name="graphql-check-runs")
+        try:
+            return await asyncio.shield(request.done)
+        finally:
+            if not request.done.done():  # the discovery was cancelled: drop its work
+                request.done.cancel()
+            if request in self._requests:
+                self._requests.remove(request)
+
+    async def _run(self) -> None:
+        """Send queries while items wait; any escape fails every waiting request."""
+        try:
+            while self._requests:
+                if self._waiting_items() < self.size:
+                    await asyncio.sleep(self.linger_seconds)
+                batch = self._take(self.size)
+                if not batch:  # every item answered yet a request open: a bug, never a hang
+                    stuck = GitHubError("GraphQL check runs: a request has nothing left to ask")
+                    _fail_all(self._requests, stuck)
+                    self._drop_finished()
+                    continue
+                await self._send(batch)
+                self._drop_finished()
+        except BaseException as exc:
+            error = exc if isinstance(exc, Exception) else TransientGitHubError(repr(exc))
+            for request in self._requests:
+                _fail(request, error)
+            self._requests.clear()
+            if not isinstance(exc, Exception):
+                raise
+
+    def _waiting_items(self) -> int:
+        return sum(len(r.waiting) for r in self._requests if not r.done.done())
+
+    def _take(self, count: int) -> list[tuple[_Request, WorkItem]]:
+        taken: list[tuple[_Request, WorkItem]] = []
+        for request in self._requests:
+            while request.waiting and len(taken) < count and not request.done.done():
+                taken.append((request, request.waiting.popleft()))
+        return taken
+
+    def _drop_finished(self) -> None:
+        self._requests = [r for r in self._requests if not r.done.done()]
+
+    async def _send(self, batch: list[tuple[_Request, WorkItem]]) -> None:
+        query = build_query([item for _, item in batch])
+        owners = {id(item): request for request, item in batch}
+        requests = list({id(r): r for r, _ in batch}.values())
+        try:
+            response = await self.client.post_graphql(
+                query.payload(), context=", ".join(query.repositories)
+            )
+            answer = parse_answer(query, response.data)
+        except TransientGitHubError as error:
+            if error.http_status in SHRINK_STATUSES:
+                self._shrink(batch, str(error))
+                return
+            _fail_all(requests, error)
+            return
+        except PermissionDeniedError as error:
+            if error.http_status == 404:
+                self.unavailable = GraphQLUnavailableError(
+                    f"no GraphQL endpoint at {graphql_url(self.client.config.api_url)} (404)",
+                    http_status=404,
+                )
+                for request in self._requests:
+                    _fail(request, self.unavailable)
+                return
+            _fail_all(requests, error)
+            return
+        except GitHubError as error:
+            _fail_all(requests, error)
+            return
+        reading = read_rate_limit(response.data)
+        _log_query(query, len(batch), reading)
+        self._charge(batch, reading)
+        self._apply(query, answer, owners)
+        if answer.shrink or answer.retry:
+            self._shrink([(owners[id(i)], i) for i in answer.retry], "partial answer")
+        else:
+            self._shrinks_at_one = 0
+            self.size = min(self.max_items, self.size + GROW_ITEMS)
+
+    def _shrink(self, items: list[tuple[_Request, WorkItem]], reason: str) -> None:
+        """Halve the batch size and put ``items`` back first; give up on one item in a row."""
+        if self.size == 1:
+            self._shrinks_at_one += 1
+        self.size = max(1, self.size // 2)
+        log.info(
+            "GraphQL check runs: query too big or slow (%s); %d items per query", reason, self.size
+        )
+        if self._shrinks_at_one >= SHRINK_ATTEMPTS_AT_ONE:
+            self._shrinks_at_one = 0
+            error = TransientGitHubError(f"GraphQL query of one SHA still too big: {reason}")
+            _fail_all(list({id(r): r for r, _ in items}.values()), error)
+            return
+        for request, item in reversed(items):
+            request.waiting.appendleft(item)
+
+    def _charge(
+        self, batch: list[tuple[_Request, WorkItem]], reading: GraphQLRateLimit | None
+    ) -> None:
+        """Split one query's cost over its repositories by items (largest remainders)."""
+        cost = reading.cost if reading else 0
+        remaining = reading.remaining if reading else None
+        shares: dict[int, int] = {}
+        by_id: dict[int, _Request] = {}
+        for request, _ in batch:
+            shares[id(request)] = shares.get(id(request), 0) + 1
+            by_id[id(request)] = request
+        exact = {k: cost * n / len(batch) for k, n in shares.items()}
+        points = {k: int(v) for k, v in exact.items()}
+        left = cost - sum(points.values())
+        for k in sorted(exact, key=lambda k: exact[k] - points[k], reverse=True)[:left]:
+            points[k] += 1
+        for k, request in by_id.items():
+            if request.tally is not None:
+                request.tally.graphql_points += points[k]
+                request.tally.graphql_queries += 1
+                if remaining is not None:
+                    request.tally.graphql_remaining = remaining
+
+    def _apply(self, query: GraphQLQuery, answer: QueryAnswer, owners: dict[int, _Request]) -> None:
+        by_head: dict[HeadKey, _Request] = {}
+        for item in query.aliases.values():
+            by_head.setdefault(head_of(item), owners[id(item)])
+        failed: set[int] = set()
+        for repository, message in answer.repository_errors.items():
+            for request in {id(r): r for r in by_head.values()}.values():
+                if request.repository == repository:
+                    _fail(request, GitHubError(message))
+                    failed.add(id(request))
+        retried = {id(i) for i in answer.retry}
+        for item in query.aliases.values():
+            request = owners[id(item)]
+            if id(request) in failed or request.done.done():
+                continue
+            sha = head_of(item).head_sha
+            if id(item) not in retried:
+                request.open_items[sha] -= 1
+        for head, runs in answer.runs.items():
+            request = by_head[head]
+            request.runs.setdefault(head.head_sha, []).extend(runs)
+        for head in answer.gone:
+            by_head[head].gone.append(head.head_sha)
+        for follow_up in answer.follow_ups:
+            request = by_head[head_of(follow_up)]
+            request.open_items[head_of(follow_up).head_sha] += 1
+            request.waiting.appendleft(follow_up)
+        for request in {id(r): r for r in by_head.values()}.values():
+            if not request.done.done() and not any(request.open_items.values()):
+                _resolve(request)
+
+
+def _resolve(request: _Request) -> None:
+    tables = [
+        check_run_table(request.repository, runs, request.pr_numbers[sha])
+        for sha, runs in request.runs.items()
+        if sha not in request.gone
+    ]
+    tables = [t for t in tables if t.num_rows]
+    table = pa.concat_tables(tables) if tables else CHECK_RUN_SCHEMA.empty_table()
+    gone = set(request.gone)
+    read = tuple(sha for sha in request.pr_numbers if sha not in gone)
+    request.done.set_result(GraphQLChecks(table, read, tuple(request.gone)))
+
+
+def _fail(request: _Request, error: Exception) -> None:
+    if not request.done.done():
+        request.done.set_exception(error)
+
+
+def _fail_all(requests: Sequence[_Request], error: Exception) -> None:
+    for request in requests:
+        _fail(request, error)
+
+
+def _log_query(query: GraphQLQuery, items: int, reading: GraphQLRateLimit | None) -> None:
+    log.info(
+        "GraphQL check runs: %d items of %s cost %s points (%s left)",
+        items,
+        ", ".join(query.repositories),
+        reading.cost if reading else "?",
+        reading.remaining if reading else "?",
+    )
+
+
+_READERS: weakref.WeakKeyDictionary[GitHubClient, GraphQLCheckReader] = weakref.WeakKeyDictionary()
+
+
+def graphql_reader_for(client: GitHubClient) -> GraphQLCheckReader:
+    """The one reader of ``client``: every repository synced through it shares its queries."""
+    reader = _READERS.get(client)
+    if reader is None:
+        reader = _READERS[client] = GraphQLCheckReader(client)
+    return reader
