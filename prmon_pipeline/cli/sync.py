@@ -11,7 +11,7 @@ from prmon_pipeline.allocator_settings import apply_sync_allocator_settings
 from prmon_pipeline.cli.output import print_json, print_table, stderr
 from prmon_pipeline.cli.settings import Settings
 from prmon_pipeline.core.errors import ConfigurationError
-from prmon_pipeline.core.models import SyncMode
+from prmon_pipeline.core.models import API_MODES, SyncMode
 from prmon_pipeline.core.repo_key import parse_repo_key
 from prmon_pipeline.github.client import GitHubClient
 from prmon_pipeline.sync import SyncOptions, SyncOutcome, sync_repositories
@@ -63,6 +63,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             f" ({CHECK_RUNS_LOOKBACK_DAYS}; 0 fetches them all)"
         ),
     )
+    sync.add_argument(
+        "--api",
+        choices=API_MODES,
+        default=SyncOptions.api,
+        help=(
+            "how check runs are read: GraphQL batches where cheaper and offered, REST 304s for"
+            " the sweep (auto); REST only (rest); GraphQL for every SHA (graphql)"
+        ),
+    )
     sync.add_argument("--json", action="store_true", help="print the figures as JSON")
     sync.set_defaults(handler=sync_command)
 
@@ -86,6 +95,7 @@ def _options(args: argparse.Namespace) -> SyncOptions:
         pr_number=args.pr,
         check_runs_lookback=lookback(args.check_runs_lookback),
         refresh_open_checks=args.refresh_checks,
+        api=args.api,
     )
 
 

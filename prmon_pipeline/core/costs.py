@@ -111,6 +111,8 @@ SYNC_RUN_COST_COLUMNS: dict[str, str] = {
     "api_requests": "requests",
     "api_not_modified": "not_modified",
     "rate_limit_remaining": "rate_limit_remaining",
+    "graphql_points": "graphql_points",
+    "graphql_queries": "graphql_queries",
 }
 """``sync_runs`` column → :class:`ApiCost` field."""
 

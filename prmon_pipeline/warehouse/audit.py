@@ -70,8 +70,8 @@ def record_failure(
         row = conn.execute(
             "INSERT INTO prmon.sync_runs (repository_id, mode, dry_run, started_at, finished_at,"
             " status, error, api_requests, api_not_modified, rate_limit_remaining,"
-            " dagster_run_id) VALUES (%s, %s, %s, %s, clock_timestamp(), 'failed', %s, %s, %s,"
-            " %s, %s) RETURNING id",
+            " graphql_points, graphql_queries, dagster_run_id) VALUES (%s, %s, %s, %s,"
+            " clock_timestamp(), 'failed', %s, %s, %s, %s, %s, %s, %s) RETURNING id",
             (
                 repository_id,
                 audit.mode,
@@ -81,6 +81,8 @@ def record_failure(
                 audit.cost.requests,
                 audit.cost.not_modified,
                 audit.cost.rate_limit_remaining,
+                audit.cost.graphql_points,
+                audit.cost.graphql_queries,
                 audit.dagster_run_id,
             ),
         ).fetchone()
