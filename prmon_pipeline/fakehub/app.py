@@ -25,6 +25,7 @@ from prmon_pipeline.fakehub import faults as fault_kinds
 from prmon_pipeline.fakehub import versions
 from prmon_pipeline.fakehub.config import HubConfig
 from prmon_pipeline.fakehub.faults import FaultInjector
+from prmon_pipeline.fakehub.graphql_endpoint import GraphQLEndpoint
 from prmon_pipeline.fakehub.handlers import handle, rate_limit_body
 from prmon_pipeline.fakehub.pages import PageCache
 from prmon_pipeline.fakehub.ratelimit import (
@@ -53,6 +54,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 GHES_PREFIX = "/api/v3"
+GRAPHQL_PATHS = {False: "/graphql", True: "/api/graphql"}  # by HubConfig.ghes
 
 
 @dataclass(slots=True)
@@ -64,6 +66,9 @@ class Counters:
     rate_limited: int = 0
     secondary_limited: int = 0
     faults: int = 0
+    graphql_queries: int = 0
+    graphql_points: int = 0
+    graphql_rate_limited: int = 0
     by_route: dict[str, int] = field(default_factory=dict)
     by_status: dict[int, int] = field(default_factory=dict)
 
@@ -71,6 +76,7 @@ class Counters:
         """Zero everything."""
         self.total = self.not_modified = self.rate_limited = 0
         self.secondary_limited = self.faults = 0
+        self.graphql_queries = self.graphql_points = self.graphql_rate_limited = 0
         self.by_route.clear()
         self.by_status.clear()
 
@@ -85,12 +91,18 @@ class Request:
     token: str | None
     valid: bool
     base: str
+    body: bytes = b""
 
     @property
     def version(self) -> str:
         """The requested ``X-GitHub-Api-Version`` (the default when absent)."""
         raw = self.headers.get(b"x-github-api-version")
         return versions.DEFAULT if raw is None else raw.decode("latin-1")
+
+    @property
+    def pool(self) -> str:
+        """The primary pool this request draws on: ``graphql`` points or ``core`` units."""
+        return "graphql" if self.target.route == "graphql" else "core"
 
     @property
     def key(self) -> str | None:
@@ -115,14 +127,15 @@ class Hub:
         self.counters = Counters()
         self.faults = FaultInjector(config.fault_seed)
         self.primary = PrimaryLimiter(config)
+        self.graphql = GraphQLEndpoint(world, config, self.primary)
         self.secondary = SecondaryLimiter(config)
         self.cache = PageCache(config.page_cache_entries)
         self.in_flight = 0
         self._request_serial = 0
 
-    def rate_limit_remaining(self, token: str | None = None) -> int:
-        """Primary units left for ``token`` (``None`` = unauthenticated)."""
-        return self.primary.bucket(token).remaining
+    def rate_limit_remaining(self, token: str | None = None, pool: str = "core") -> int:
+        """Primary units (``graphql``: points) left for ``token`` (``None`` = unauthenticated)."""
+        return self.primary.bucket(token, pool).remaining
 
     def reset_rate_limit(self) -> None:
         """Refill every primary bucket and forget secondary-limit history."""
@@ -140,11 +153,11 @@ class Hub:
         """ASGI entry point (http only; Starlette handles lifespan)."""
         self.in_flight += 1
         try:
-            await self._serve(scope, send)
+            await self._serve(scope, receive, send)
         finally:
             self.in_flight -= 1
 
-    async def _serve(self, scope: Scope, send: Send) -> None:
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         cfg, counters = self.config, self.counters
         counters.total += 1
         headers = dict(scope["headers"])
@@ -156,6 +169,10 @@ class Hub:
         target = parse_path(path)
         if scope["method"] not in ("GET", "HEAD"):
             target.route = "unknown"
+        body = b""
+        if scope["method"] == "POST" and scope["path"] == GRAPHQL_PATHS[cfg.ghes]:
+            target = Target("graphql")
+            body = await _read_body(receive)
         counters.by_route[target.route] = counters.by_route.get(target.route, 0) + 1
         token = _token(headers)
         host = headers.get(b"host", b"localhost").decode("latin-1")
@@ -167,6 +184,7 @@ class Hub:
             token=token,
             valid=valid,
             base=f"{scope.get('scheme', 'http')}://{host}{prefix}",
+            body=body,
         )
         result = await self._respond(req)
         counters.by_status[result.status] = counters.by_status.get(result.status, 0) + 1
@@ -184,10 +202,10 @@ class Hub:
 
     def _headers(self, req: Request, result: Result) -> list[tuple[bytes, bytes]]:
         """Charge the quota (not for 304 or ``/rate_limit``) and build the header list."""
-        charged = result.status != 304 and req.target.route != "rate_limit"
+        charged = result.status != 304 and req.target.route not in ("rate_limit", "graphql")
         if result.status == 304 and self.config.free_304_requires_auth and not req.valid:
             charged = True
-        bucket = self.primary.bucket(req.key)
+        bucket = self.primary.bucket(req.key, req.pool)
         if charged and bucket.used < bucket.limit:
             bucket.used += 1
         out = [*STATIC_HEADERS, PRIVATE_CACHE if req.valid else PUBLIC_CACHE]
@@ -197,7 +215,7 @@ class Hub:
                 (b"x-ratelimit-remaining", str(bucket.remaining).encode()),
                 (b"x-ratelimit-reset", str(bucket.reset).encode()),
                 (b"x-ratelimit-used", str(bucket.used).encode()),
-                (b"x-ratelimit-resource", b"core"),
+                (b"x-ratelimit-resource", req.pool.encode()),
             ]
         out.append((b"x-github-request-id", self._request_id()))
         selected = req.version if req.version in versions.SUPPORTED else versions.DEFAULT
@@ -245,7 +263,7 @@ class Hub:
         if req.version not in versions.SUPPORTED:
             return error(400, f"Invalid API version provided: {req.version}")
         bucket = self.primary.bucket(req.key)
-        if req.target.route != "rate_limit" and bucket.used >= bucket.limit:
+        if req.target.route not in ("rate_limit", "graphql") and bucket.used >= bucket.limit:
             self.counters.rate_limited += 1
             who = f"user ID {zlib.crc32((req.token or '').encode())}" if req.valid else "127.0.0.1"
             body = {
@@ -279,15 +297,26 @@ class Hub:
             return Result(200, broken(result.body))
         return result
 
+    def _graphql(self, req: Request) -> Result:
+        """``POST /graphql``: the endpoint charges the GraphQL pool; counted here."""
+        answer = self.graphql.respond(req.body, req.key)
+        self.counters.graphql_queries += 1
+        self.counters.graphql_points += answer.points
+        self.counters.graphql_rate_limited += answer.rate_limited
+        return answer.result
+
     def _route(self, req: Request) -> Result:
         target, headers = req.target, req.headers
         if target.route == "rate_limit":
-            body = rate_limit_body(self.primary.bucket(req.key))
+            graphql = self.primary.bucket(req.key, "graphql")
+            body = rate_limit_body(self.primary.bucket(req.key), graphql)
             if req.version == versions.NEWEST:
                 body = versions.to_newest("rate_limit", body)
             return Result(200, body)
         if target.route == "unknown":
             return not_found()
+        if target.route == "graphql":
+            return self._graphql(req)
         query: bytes = req.scope.get("query_string", b"")
         result, page = handle(
             self.world, self.cache, target, base=req.base, query=query, pairs=query_pairs(query)
@@ -305,6 +334,16 @@ class Hub:
             else:
                 result.gz = None
         return result
+
+
+async def _read_body(receive: Receive) -> bytes:
+    """The whole request body (ASGI may deliver it in several messages)."""
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def create_app(world: World, config: HubConfig | None = None) -> Starlette:

@@ -59,6 +59,12 @@ class HubConfig:
     follows the current docs wording (a 304 is free only when authorised); off by default.
     ``secondary_style`` is ``modern``, ``legacy`` (2018: no rate-limit headers) or
     ``body_only`` (no ``Retry-After``); ``secondary_status`` overrides ``rate_limit_status``.
+
+    GraphQL: ``graphql_rate_limit`` sizes the points pool (default ``rate_limit``); a query
+    declaring more than ``graphql_timeout_nodes`` nodes times out with
+    ``graphql_timeout_status`` (JSON, or GitHub's HTML page with ``graphql_timeout_html``);
+    past ``graphql_resource_limit_nodes`` declared nodes the further ``object``/``node``
+    aliases of a query come back null with "Resource limits for this query exceeded.".
     """
 
     rate_limit: int = 5000
@@ -76,3 +82,9 @@ class HubConfig:
     gzip: bool = True
     fault_seed: int = 0
     page_cache_entries: int = 4096
+    graphql_rate_limit: int | None = None
+    graphql_document_cache_entries: int = 256
+    graphql_timeout_nodes: int | None = None
+    graphql_timeout_status: int = 502
+    graphql_timeout_html: bool = False
+    graphql_resource_limit_nodes: int | None = None

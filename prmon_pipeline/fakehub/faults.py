@@ -24,6 +24,7 @@ ROUTES = (
     "check_run",
     "repo",
     "rate_limit",
+    "graphql",
     "*",
 )
 KINDS = (

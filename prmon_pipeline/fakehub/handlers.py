@@ -96,7 +96,7 @@ def _suite_check_runs(
 ) -> Result:
     """``GET .../check-suites/{id}/check-runs``: same envelope, runs of one suite."""
     ident = int(req.target.arg) if req.target.arg.isdigit() else -1
-    commit = _commit_by_serial(world, (ident - checks.SUITE_ID_BASE) // 16)
+    commit = commit_by_serial(world, (ident - checks.SUITE_ID_BASE) // 16)
     if commit is None or commit.repo is not repo:
         return not_found()
     if all(r.suite_id != ident for r in world.materialize(commit)):
@@ -105,7 +105,7 @@ def _suite_check_runs(
     return _page_result(page, req, f"/repositories/{repo.id}/check-suites/{ident}/check-runs")
 
 
-def _commit_by_serial(world: World, serial: int) -> Commit | None:
+def commit_by_serial(world: World, serial: int) -> Commit | None:
     """Commit SHAs are ``sha1(f"{seed}:{serial}")``, so ids that embed a serial find it."""
     sha = hashlib.sha1(f"{world.cfg.seed}:{serial}".encode()).hexdigest()  # noqa: S324
     return world.pop.commits.get(sha)
@@ -161,7 +161,7 @@ def handle(
 
 def _check_run(world: World, repo: Repository, ident: int) -> Result:
     """``GET .../check-runs/{id}``: the commit is found from the id block the run lives in."""
-    commit = _commit_by_serial(world, (ident - checks.RUN_ID_BASE) // checks.RUNS_PER_COMMIT_CAP)
+    commit = commit_by_serial(world, (ident - checks.RUN_ID_BASE) // checks.RUNS_PER_COMMIT_CAP)
     if commit is None or commit.repo is not repo:
         return not_found()
     for run in world.materialize(commit):
@@ -171,8 +171,9 @@ def _check_run(world: World, repo: Repository, ident: int) -> Result:
     return not_found()
 
 
-def rate_limit_body(bucket: Bucket) -> bytes:
-    """``GET /rate_limit`` (``rate-limit-overview``); ``rate`` mirrors ``resources.core``."""
+def rate_limit_body(bucket: Bucket, graphql_bucket: Bucket | None = None) -> bytes:
+    """``GET /rate_limit`` (``rate-limit-overview``); ``rate`` mirrors ``resources.core``;
+    ``resources.graphql`` is the separate GraphQL points pool when given."""
     core = {
         "limit": bucket.limit,
         "used": bucket.used,
@@ -181,6 +182,13 @@ def rate_limit_body(bucket: Bucket) -> bytes:
     }
     other = {"limit": 30, "used": 0, "remaining": 30, "reset": bucket.reset}
     graphql = {"limit": bucket.limit, "used": 0, "remaining": bucket.limit, "reset": bucket.reset}
+    if graphql_bucket is not None:
+        graphql = {
+            "limit": graphql_bucket.limit,
+            "used": graphql_bucket.used,
+            "remaining": graphql_bucket.remaining,
+            "reset": graphql_bucket.reset,
+        }
     return orjson.dumps(
         {
             "resources": {"core": core, "search": other, "graphql": graphql},

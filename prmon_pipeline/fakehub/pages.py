@@ -172,6 +172,17 @@ def pulls_page(world: World, cache: PageCache, repo: Repository, params: dict[st
     return result
 
 
+def latest_per_name(runs: list[CheckRun]) -> list[CheckRun]:
+    """The newest run of each name (``runs`` newest first): REST ``filter=latest``."""
+    seen: set[str] = set()
+    latest = []
+    for run in runs:
+        if run.name not in seen:
+            seen.add(run.name)
+            latest.append(run)
+    return latest
+
+
 def _select_runs(world: World, commit: Commit, params: dict[str, str]) -> list[CheckRun]:
     flt = params.get("filter", "latest")
     if flt not in ("latest", "all"):
@@ -181,13 +192,7 @@ def _select_runs(world: World, commit: Commit, params: dict[str, str]) -> list[C
         raise QueryError("status", status)
     runs = world.sorted_runs(commit)
     if flt == "latest":
-        seen: set[str] = set()
-        latest = []
-        for run in runs:
-            if run.name not in seen:
-                seen.add(run.name)
-                latest.append(run)
-        runs = latest
+        runs = latest_per_name(runs)
     if status is not None:
         runs = [r for r in runs if r.status == status]
     name = params.get("check_name")

@@ -43,23 +43,30 @@ class Bucket:
 
 
 class PrimaryLimiter:
-    """Hourly buckets keyed by token (``None`` = the unauthenticated caller)."""
+    """Hourly buckets keyed by (pool, token): ``core`` for REST, ``graphql`` for GraphQL points
+    (GitHub keeps the two pools apart); token ``None`` is the unauthenticated caller."""
 
     def __init__(self, cfg: HubConfig) -> None:
         self.cfg = cfg
-        self.buckets: dict[str | None, Bucket] = {}
+        self.buckets: dict[tuple[str, str | None], Bucket] = {}
 
-    def bucket(self, token: str | None) -> Bucket:
-        """The token's bucket, refilled when its window has passed."""
+    def bucket(self, token: str | None, pool: str = "core") -> Bucket:
+        """The token's bucket in ``pool``, refilled when its window has passed."""
         now = self.cfg.clock()
-        found = self.buckets.get(token)
+        found = self.buckets.get((pool, token))
         if found is None or now >= found.reset:
-            limit = self.cfg.rate_limit
-            if token is None and self.cfg.unauthenticated_rate_limit is not None:
-                limit = self.cfg.unauthenticated_rate_limit
+            limit = self.limit(pool, token)
             found = Bucket(limit=limit, used=0, reset=int(now) + WINDOW_SECONDS)
-            self.buckets[token] = found
+            self.buckets[pool, token] = found
         return found
+
+    def limit(self, pool: str, token: str | None) -> int:
+        """The hourly size of ``token``'s bucket in ``pool`` (the one place that chooses it)."""
+        if pool == "graphql" and self.cfg.graphql_rate_limit is not None:
+            return self.cfg.graphql_rate_limit
+        if token is None and self.cfg.unauthenticated_rate_limit is not None:
+            return self.cfg.unauthenticated_rate_limit
+        return self.cfg.rate_limit
 
     def reset(self) -> None:
         """Forget every bucket (full quota for everybody)."""
