@@ -27,6 +27,7 @@ from prmon_pipeline.github.client import GitHubClient
 from prmon_pipeline.sync import SyncOptions, sync_repositories
 from prmon_pipeline.warehouse.connection import connect
 from prmon_pipeline_tests.databases import migrated_throwaway_database
+from prmon_pipeline_tests.github.simulation import FakeClock, make_client, make_hub
 from prmon_pipeline_tests.ground_truth import assert_warehouse_matches
 from prmon_pipeline_tests.sync_harness import EXACT, client_for, cursors, register
 
@@ -192,3 +193,87 @@ def test_auto_falls_back_to_rest_where_the_server_has_no_graphql(
     assert len(fell_back) == len(world.repository_names())
     for name in world.repository_names():
         assert_warehouse_matches(graphql_warehouse, world, name)
+
+
+# --- GraphQL faults: the sync converges, and no cursor moves past data it did not store -------
+
+FAULTS: dict[str, dict[str, Any]] = {
+    "rate_limited_200": {"graphql_rate_limit": 4},
+    "timeout_502_json": {"graphql_timeout_nodes": 3_000},
+    "timeout_504_html": {
+        "graphql_timeout_nodes": 3_000,
+        "graphql_timeout_status": 504,
+        "graphql_timeout_html": True,
+    },
+    "resource_limits_partial": {"graphql_resource_limit_nodes": 3_000},
+    "secondary_403": {"secondary_per_minute": 3},
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_each_graphql_fault_is_survived_and_the_sync_converges(
+    graphql_warehouse: str, fault: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Cold and incremental syncs under the fault: every repository succeeds and equals the
+    world (a 200 RATE_LIMITED waits for the pool's reset, a 403 secondary limit for its
+    ``retry-after``, a 502/504 or a partial answer shrinks the batch and asks again only for
+    what failed)."""
+    world = World(WorldConfig(seed=31, repositories=3, prs_per_repository=25))
+    clock = FakeClock()
+    app = make_hub(world, clock, **FAULTS[fault])
+    register(graphql_warehouse, world)
+    client = make_client(app, clock, max_retries=2, backoff_base=0.0)
+    with caplog.at_level(logging.INFO, logger="prmon_pipeline.github.graphql"):
+        for seconds in (0, 1800):
+            world.advance(seconds)
+            _sync_all(graphql_warehouse, world, client, "graphql")
+            for name in world.repository_names():
+                assert_warehouse_matches(graphql_warehouse, world, name)
+    counters = app.state.hub.counters
+    shrunk = [r for r in caplog.records if "too big or slow" in r.getMessage()]
+    if fault == "rate_limited_200":
+        assert counters.graphql_rate_limited > 0 and clock.sleeps
+    elif fault == "secondary_403":
+        assert counters.secondary_limited > 0 and clock.sleeps
+    else:
+        assert shrunk, "the fault never fired"
+    if fault.startswith("timeout"):
+        assert counters.by_status.get(int(fault[8:11]), 0) > 0
+
+
+def test_a_fault_that_never_clears_fails_the_repositories_and_moves_no_cursor(
+    graphql_warehouse: str,
+) -> None:
+    """Every GraphQL query times out (even of one SHA): the repositories fail after the PR
+    list was read, their cursors stay where the last success left them, and once GitHub
+    answers again the next sync converges."""
+    world = World(WorldConfig(seed=37, repositories=2, prs_per_repository=20))
+    clock = FakeClock()
+    register(graphql_warehouse, world)
+    healthy = make_client(make_hub(world, clock), clock, max_retries=1, backoff_base=0.0)
+    broken = make_client(
+        make_hub(world, clock, graphql_timeout_nodes=1), clock, max_retries=1, backoff_base=0.0
+    )
+    names = world.repository_names()
+    options = replace(EXACT, api="graphql")
+    for cold in (True, False):
+        before = {name: cursors(graphql_warehouse, name) for name in names}
+        stored = {name: _contents(graphql_warehouse, name) for name in names}
+        world.advance(0 if cold else 3600)
+        outcomes = asyncio.run(
+            sync_repositories(
+                names,
+                database_url=graphql_warehouse,
+                client=broken,
+                options=options,
+                now=lambda: world.now,
+            )
+        )
+        assert all(o.error is not None and "too big" in str(o.error) for o in outcomes)
+        for name in names:
+            assert cursors(graphql_warehouse, name) == before[name]
+            for was, now in zip(stored[name], _contents(graphql_warehouse, name), strict=True):
+                assert_frame_equal(was, now)
+        _sync_all(graphql_warehouse, world, healthy, "graphql")
+        for name in names:
+            assert_warehouse_matches(graphql_warehouse, world, name)
