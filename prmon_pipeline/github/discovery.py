@@ -23,6 +23,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -238,96 +239,106 @@ async def discover_repository(
     ``slice_rows`` PRs hands each slice on as it is complete; the result is then the last slice.
     With ``expected_repository_id`` (GitHub's id of the repository mirrored so far), a first
     page showing another id raises :class:`RepositoryReplacedError` before any further request.
-    ``api`` says how check runs are read (:data:`~prmon_pipeline.core.models.ApiMode`).
+    ``api`` says how check runs are read (:data:`~prmon_pipeline.core.models.ApiMode`); when
+    it may be GraphQL, the discovery is announced to the client's reader for its whole run, so
+    that a query the reader is about to send waits for this repository's SHAs.
     """
     name = str(parse_repo_key(repository))
     if mode == "single" and pr_number is None:
         raise ConfigurationError(f"{name}: single mode needs a pull request number")
     if on_slice is not None and mode == "full":
         raise ConfigurationError(f"{name}: a full sync cannot be handed on in slices")
-    tally = RequestTally()
-    seen = _Seen()
+    walking: AbstractContextManager[None] = (
+        graphql_reader_for(client).walking() if api != "rest" else nullcontext()
+    )
+    with walking:
+        tally = RequestTally()
+        seen = _Seen()
 
-    async def check_runs_of(pull_requests: pa.Table, current: str) -> pa.Table:
-        targets = plan_check_run_targets(
-            pull_requests,
-            known,
-            mode,
-            now=now,
-            lookback=check_runs_lookback,
-            refresh_open=refresh_open_checks,
-            fetched_shas=cursors.check_run_etags.keys(),
-            changed_since=cursors.pulls_watermark if mode == "incremental" else None,
-            failures=cursors.check_run_failures,
-        )
-        runs = _Tables()
-        fetched, failures = await _read_check_runs(
-            client, current, targets, cursors, known, tally=tally, runs=runs, api=api
-        )
-        check_runs = _concat_runs(runs.tables())
-        seen.fetched += fetched
-        seen.failures += failures
-        seen.heads.update(str(h) for h in pull_requests.column("head_sha").to_pylist())
-        seen.numbers.update(int(str(n)) for n in pull_requests.column("number").to_pylist())
-        seen.pull_requests += pull_requests.num_rows
-        seen.check_runs += check_runs.num_rows
-        seen.check_run_shas += len(targets)
-        return check_runs
+        async def check_runs_of(pull_requests: pa.Table, current: str) -> pa.Table:
+            targets = plan_check_run_targets(
+                pull_requests,
+                known,
+                mode,
+                now=now,
+                lookback=check_runs_lookback,
+                refresh_open=refresh_open_checks,
+                fetched_shas=cursors.check_run_etags.keys(),
+                changed_since=cursors.pulls_watermark if mode == "incremental" else None,
+                failures=cursors.check_run_failures,
+            )
+            runs = _Tables()
+            fetched, failures = await _read_check_runs(
+                client, current, targets, cursors, known, tally=tally, runs=runs, api=api
+            )
+            check_runs = _concat_runs(runs.tables())
+            seen.fetched += fetched
+            seen.failures += failures
+            seen.heads.update(str(h) for h in pull_requests.column("head_sha").to_pylist())
+            seen.numbers.update(int(str(n)) for n in pull_requests.column("number").to_pylist())
+            seen.pull_requests += pull_requests.num_rows
+            seen.check_runs += check_runs.num_rows
+            seen.check_run_shas += len(targets)
+            return check_runs
 
-    async def hand_on(walk: _Walk) -> None:
-        assert on_slice is not None
+        async def hand_on(walk: _Walk) -> None:
+            assert on_slice is not None
+            pull_requests = latest_per_number(walk.pages.tables())
+            walk.pages = _Tables()
+            await on_slice(DiscoverySlice(pull_requests, await check_runs_of(pull_requests, name)))
+
+        if mode == "single":
+            walk = await _fetch_single(
+                client, name, int(pr_number or 0), tally, expected_repository_id
+            )
+        else:
+            cutoff = (
+                walk_cutoff(cursors.pulls_watermark, overlap) if mode == "incremental" else None
+            )
+            etag = cursors.pulls_etag if mode == "incremental" else None
+            sliced = _Slicing(hand_on, slice_rows) if on_slice is not None else None
+            walk = await _walk_pulls(
+                client,
+                name,
+                etag,
+                cutoff,
+                overlap,
+                tally=tally,
+                sliced=sliced,
+                expected_repository_id=expected_repository_id,
+            )
+        renamed_to = None
+        if walk.moved:
+            renamed_to, walk.repository_id = await _resolve_rename(client, name, tally)
+            _check_identity(name, expected_repository_id, walk.repository_id)
+        if walk.failure is not None:
+            seen.failures.append(walk.failure)
         pull_requests = latest_per_number(walk.pages.tables())
-        walk.pages = _Tables()
-        await on_slice(DiscoverySlice(pull_requests, await check_runs_of(pull_requests, name)))
-
-    if mode == "single":
-        walk = await _fetch_single(client, name, int(pr_number or 0), tally, expected_repository_id)
-    else:
-        cutoff = walk_cutoff(cursors.pulls_watermark, overlap) if mode == "incremental" else None
-        etag = cursors.pulls_etag if mode == "incremental" else None
-        sliced = _Slicing(hand_on, slice_rows) if on_slice is not None else None
-        walk = await _walk_pulls(
-            client,
-            name,
-            etag,
-            cutoff,
-            overlap,
-            tally=tally,
-            sliced=sliced,
-            expected_repository_id=expected_repository_id,
+        check_runs = await check_runs_of(pull_requests, renamed_to or name)
+        if mode != "full":
+            # A PR seen now points at its head now, not at the one the warehouse still holds.
+            seen.heads.update(k.head_sha for n, k in known.items() if n not in seen.numbers)
+        stats = DiscoveryStats(
+            cost=tally.cost(),
+            pull_request_pages=walk.page_count,
+            pull_requests=seen.pull_requests,
+            check_run_shas=seen.check_run_shas,
+            check_run_shas_unchanged=sum(f.unchanged for f in seen.fetched),
+            check_runs=seen.check_runs,
+            item_failures=len(seen.failures),
         )
-    renamed_to = None
-    if walk.moved:
-        renamed_to, walk.repository_id = await _resolve_rename(client, name, tally)
-        _check_identity(name, expected_repository_id, walk.repository_id)
-    if walk.failure is not None:
-        seen.failures.append(walk.failure)
-    pull_requests = latest_per_number(walk.pages.tables())
-    check_runs = await check_runs_of(pull_requests, renamed_to or name)
-    if mode != "full":
-        # A PR seen now points at its head now, not at the one the warehouse still holds.
-        seen.heads.update(k.head_sha for n, k in known.items() if n not in seen.numbers)
-    stats = DiscoveryStats(
-        cost=tally.cost(),
-        pull_request_pages=walk.page_count,
-        pull_requests=seen.pull_requests,
-        check_run_shas=seen.check_run_shas,
-        check_run_shas_unchanged=sum(f.unchanged for f in seen.fetched),
-        check_runs=seen.check_runs,
-        item_failures=len(seen.failures),
-    )
-    return DiscoveryResult(
-        name,
-        mode,
-        pull_requests,
-        check_runs,
-        _next_cursors(cursors, mode, walk, seen, now),
-        stats,
-        renamed_to,
-        walk.unchanged,
-        item_failures=tuple(seen.failures),
-        github_repository_id=walk.repository_id,
-    )
+        return DiscoveryResult(
+            name,
+            mode,
+            pull_requests,
+            check_runs,
+            _next_cursors(cursors, mode, walk, seen, now),
+            stats,
+            renamed_to,
+            walk.unchanged,
+            item_failures=tuple(seen.failures),
+            github_repository_id=walk.repository_id,
+        )
 
 
 @dataclass(frozen=True)
@@ -529,7 +540,10 @@ async def _read_check_runs(
     logged once, when the server has no GraphQL.
     """
     reader = None if api == "rest" else graphql_reader_for(client)
-    if reader is None or (api == "auto" and reader.unavailable is not None):
+    if reader is not None and api == "auto" and reader.unavailable is not None:
+        _log_fallback(reader, repository, reader.unavailable)
+        reader = None
+    if reader is None:
         return await _fetch_all_check_runs(client, repository, targets, cursors, tally, runs=runs)
     by_rest, by_graphql = route_check_run_targets(
         targets, known, cursors.check_run_etags, everything=api == "graphql"
@@ -574,10 +588,15 @@ async def _graphql_or_none(
     except GraphQLUnavailableError as error:
         if api != "auto":
             raise
-        if repository not in reader.fell_back:
-            reader.fell_back.add(repository)
-            log.warning("%s: %s; reading check runs by REST", repository, error)
+        _log_fallback(reader, repository, error)
         return None
+
+
+def _log_fallback(reader: GraphQLCheckReader, repository: str, error: Exception) -> None:
+    """One clear line per repository and process: its check runs are read by REST."""
+    if repository not in reader.fell_back:
+        reader.fell_back.add(repository)
+        log.warning("%s: %s; reading check runs by REST", repository, error)
 
 
 async def _fetch_all_check_runs(

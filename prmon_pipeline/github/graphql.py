@@ -22,10 +22,11 @@ in it in proportion to their items (so per-repository costs add up to what GitHu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import weakref
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,8 +62,12 @@ MAX_ITEMS = 50
 GROW_ITEMS = 5
 SHRINK_ATTEMPTS_AT_ONE = 3
 """A single item still too big this many times in a row fails its repository."""
-LINGER_SECONDS = 0.02
-"""How long a query that is not full waits for other repositories' SHAs before it goes."""
+LINGER_SECONDS = 1.0
+"""The longest a query that is not full waits for repositories still walking their PR lists.
+
+It waits only while some discovery announced with :meth:`GraphQLCheckReader.walking` has not
+yet asked: those SHAs are seconds away, and one query for them all costs a point where one
+query each costs a point each. The wait ends as soon as every walker asks (or ends)."""
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +121,27 @@ class GraphQLCheckReader:
         self._requests: list[_Request] = []
         self._pump: asyncio.Task[None] | None = None
         self._shrinks_at_one = 0
+        self._walking = 0
+        self._asking = 0
+        self._arrival: asyncio.Event | None = None
+
+    @contextlib.contextmanager
+    def walking(self) -> Iterator[None]:
+        """Announce a discovery that may soon ask: partial queries wait for it a little.
+
+        Discovery wraps its whole run in this, so the pump knows how many repositories may
+        still add SHAs to the query it is about to send (``LINGER_SECONDS``).
+        """
+        self._walking += 1
+        try:
+            yield
+        finally:
+            self._walking -= 1
+            self._arrived()
+
+    def _arrived(self) -> None:
+        if self._arrival is not None:
+            self._arrival.set()
 
     async def read(
         self,
@@ -144,11 +170,15 @@ class GraphQLCheckReader:
             request.waiting.append(HeadKey(repository, target.head_sha))
             request.open_items[target.head_sha] = 1
         self._requests.append(request)
+        self._asking += 1
+        self._arrived()
         if self._pump is None or self._pump.done():
+            self._arrival = asyncio.Event()
             self._pump = asyncio.create_task(self._run(), name="graphql-check-runs")
         try:
             return await asyncio.shield(request.done)
         finally:
+            self._asking -= 1
             if not request.done.done():  # the discovery was cancelled: drop its work
                 request.done.cancel()
             if request in self._requests:
@@ -158,8 +188,7 @@ class GraphQLCheckReader:
         """Send queries while items wait; any escape fails every waiting request."""
         try:
             while self._requests:
-                if self._waiting_items() < self.size:
-                    await asyncio.sleep(self.linger_seconds)
+                await self._linger()
                 batch = self._take(self.size)
                 if not batch:  # every item answered yet a request open: a bug, never a hang
                     stuck = GitHubError("GraphQL check runs: a request has nothing left to ask")
@@ -175,6 +204,23 @@ class GraphQLCheckReader:
             self._requests.clear()
             if not isinstance(exc, Exception):
                 raise
+
+    async def _linger(self) -> None:
+        """Wait while the next query is not full and announced walkers have not asked yet."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.linger_seconds
+        arrival = self._arrival
+        assert arrival is not None
+        await asyncio.sleep(0)  # let discoveries that are ready ask first
+        while self._waiting_items() < self.size and self._walking > self._asking:
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            arrival.clear()
+            try:
+                await asyncio.wait_for(arrival.wait(), left)
+            except TimeoutError:
+                return
 
     def _waiting_items(self) -> int:
         return sum(len(r.waiting) for r in self._requests if not r.done.done())

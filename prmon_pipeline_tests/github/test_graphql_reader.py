@@ -1,0 +1,114 @@
+"""The GraphQL check-run reader against fakehub's endpoint, without a warehouse.
+
+A SHA GitHub no longer knows (``object`` is null: force-pushed and garbage-collected while the
+warehouse still holds it as a PR's head with pending checks) is that SHA's item failure, backed
+off exactly as REST's 422 "No commit found" is; the rest of the repository is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+import pytest
+
+from prmon_pipeline.core.discovery_plan import (
+    READ_WITHOUT_VALIDATOR,
+    KnownPullRequest,
+    known_pull_requests_from_arrow,
+)
+from prmon_pipeline.core.models import SyncCursors
+from prmon_pipeline.github.discovery import DiscoveryResult, discover_repository
+from prmon_pipeline.github.graphql import graphql_reader_for
+from prmon_pipeline_tests.github.simulation import (
+    FakeClock,
+    make_client,
+    make_hub,
+    small_world,
+    truth_check_runs,
+)
+
+GONE = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _discover(client, world, name, cursors, known) -> DiscoveryResult:  # type: ignore[no-untyped-def]
+    return asyncio.run(
+        discover_repository(
+            client, name, cursors, known, now=world.now, check_runs_lookback=None, api="graphql"
+        )
+    )
+
+
+def test_a_sha_graphql_does_not_know_is_an_item_failure_backed_off_like_rests() -> None:
+    world = small_world(repositories=1, prs_per_repository=30)
+    name = world.repository_names()[0]
+    clock = FakeClock()
+    client = make_client(make_hub(world, clock), clock)
+    cold = _discover(client, world, name, SyncCursors(), {})
+    assert cold.item_failures == ()
+    assert cold.check_runs.sort_by([("pr_number", "ascending"), ("github_id", "ascending")]).equals(
+        truth_check_runs(world, name).sort_by(
+            [("pr_number", "ascending"), ("github_id", "ascending")]
+        )
+    )
+    assert set(cold.cursors.check_run_etags.values()) == {READ_WITHOUT_VALIDATOR}
+
+    # The warehouse holds a PR (not in the walk) whose head is a SHA GitHub has dropped.
+    known = known_pull_requests_from_arrow(cold.pull_requests, cold.check_runs)
+    known[9999] = KnownPullRequest(9999, GONE, "open", checks_pending=True)
+    world.advance(600)
+    second = _discover(client, world, name, cold.cursors, known)
+    assert [(f.kind, f.key, f.http_status) for f in second.item_failures] == [
+        ("check_runs", GONE, 422)
+    ]
+    failure = second.cursors.check_run_failures[GONE]
+    assert failure.attempts == 1 and failure.retry_after - world.now == timedelta(hours=1)
+    assert GONE not in second.cursors.check_run_etags
+
+    # Within the back-off the SHA is not asked again.
+    queries = client.counters.graphql_queries
+    world.advance(600)
+    third = _discover(client, world, name, second.cursors, known)
+    assert third.item_failures == () and third.cursors.check_run_failures[GONE] == failure
+    assert client.counters.graphql_queries - queries <= 1
+
+
+def test_discoveries_walking_at_once_share_one_query_and_no_task_is_left(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two repositories' first pages go out in one query: the reader waits for a discovery
+    that announced itself until it asks. Follow-up pages (a matrix head's runs past 100) may
+    take more queries; the points charged to the repositories add up to GitHub's."""
+    world = small_world(repositories=2, prs_per_repository=10)
+    clock = FakeClock()
+    client = make_client(make_hub(world, clock), clock)
+    reader = graphql_reader_for(client)
+    assert graphql_reader_for(client) is reader
+
+    async def both() -> list[DiscoveryResult]:
+        results = await asyncio.gather(
+            *(
+                discover_repository(
+                    client,
+                    n,
+                    SyncCursors(),
+                    {},
+                    now=world.now,
+                    check_runs_lookback=None,
+                    api="graphql",
+                )
+                for n in world.repository_names()
+            )
+        )
+        await asyncio.sleep(0)
+        assert reader._pump is None or reader._pump.done()
+        return list(results)
+
+    with caplog.at_level(logging.INFO, logger="prmon_pipeline.github.graphql"):
+        results = asyncio.run(both())
+    first = next(r.getMessage() for r in caplog.records if "GraphQL check runs:" in r.getMessage())
+    assert first.startswith("GraphQL check runs: 20 items of ")
+    assert all(name in first for name in world.repository_names())
+    assert sum(r.stats.check_run_shas for r in results) == 20
+    assert sum(r.stats.cost.graphql_points for r in results) == client.counters.graphql_points
