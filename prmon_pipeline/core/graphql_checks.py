@@ -109,6 +109,36 @@ def head_of(item: WorkItem) -> HeadKey:
     return item if isinstance(item, HeadKey) else item.head
 
 
+def predicted_requests(items: Sequence[WorkItem]) -> int:
+    """The requests GitHub's cost formula counts for a query of ``items``.
+
+    A first page or a suites page: one ``checkSuites`` request plus ``checkRuns`` for each of
+    the ``SUITES_PER_PAGE`` suites it may hold; a runs page: one ``checkRuns`` request.
+    """
+    return sum(1 if isinstance(i, RunsPage) else 1 + SUITES_PER_PAGE for i in items)
+
+
+def predicted_points(requests: int) -> int:
+    """GitHub's points for a query of ``requests``: /100 rounded half up, at least 1."""
+    return max(1, (requests + 50) // 100)
+
+
+def cheapest_prefix(items: Sequence[WorkItem]) -> int:
+    """How many of ``items`` (a prefix) to send so each point buys the most items.
+
+    Points are rounded: 24 first pages are 144 requests = 1 point, 25 are 150 = 2. Sending the
+    25th alone in the next query costs what it would have cost here, and it may be joined by
+    23 more, so the prefix with the most items per point is sent (ties: the longer one).
+    """
+    best, best_rate, requests = 0, 0.0, 0
+    for count, item in enumerate(items, start=1):
+        requests += predicted_requests([item])
+        rate = count / predicted_points(requests)
+        if rate >= best_rate:
+            best, best_rate = count, rate
+    return best
+
+
 @dataclass(frozen=True)
 class GraphQLQuery:
     """Text, variables, and which work item each alias answers (``"r0.h1"``, ``"s2"``)."""

@@ -33,12 +33,12 @@ import pyarrow as pa
 
 from prmon_pipeline.core.costs import ApiCost
 from prmon_pipeline.core.discovery_plan import (
-    READ_WITHOUT_VALIDATOR,
     CheckRunTarget,
     KnownPullRequest,
     compact,
     decode_check_run_validators,
     encode_check_run_validators,
+    graphql_read_marker,
     latest_per_number,
     newest_updated_at,
     next_check_run_failure,
@@ -46,6 +46,7 @@ from prmon_pipeline.core.discovery_plan import (
     plan_check_run_targets,
     prune_check_run_etags,
     prune_check_run_failures,
+    rest_validator,
     route_check_run_targets,
     walk_cutoff,
 )
@@ -269,7 +270,7 @@ async def discover_repository(
             )
             runs = _Tables()
             fetched, failures = await _read_check_runs(
-                client, current, targets, cursors, known, tally=tally, runs=runs, api=api
+                client, current, targets, cursors, now=now, tally=tally, runs=runs, api=api
             )
             check_runs = _concat_runs(runs.tables())
             seen.fetched += fetched
@@ -525,8 +526,8 @@ async def _read_check_runs(
     repository: str,
     targets: list[CheckRunTarget],
     cursors: SyncCursors,
-    known: Mapping[int, KnownPullRequest],
     *,
+    now: datetime,
     tally: RequestTally,
     runs: _Tables,
     api: ApiMode,
@@ -534,8 +535,9 @@ async def _read_check_runs(
     """Read the targets' check runs by REST, GraphQL or both (see ``route_check_run_targets``).
 
     The GraphQL share goes to the client's one reader (``github.graphql``), which packs it
-    with other repositories' SHAs. A SHA GraphQL read is recorded as fetched without a
-    validator; a SHA whose commit GraphQL does not know is this SHA's failure, as REST's 422
+    with other repositories' SHAs. A SHA GraphQL read is recorded as fetched, with when
+    (``graphql_read_marker``, no ETag); targets read too recently are left out (their cursors
+    stay). A SHA whose commit GraphQL does not know is this SHA's failure, as REST's 422
     "No commit found" is (same back-off). ``auto`` falls back to REST for this repository,
     logged once, when the server has no GraphQL.
     """
@@ -545,9 +547,10 @@ async def _read_check_runs(
         reader = None
     if reader is None:
         return await _fetch_all_check_runs(client, repository, targets, cursors, tally, runs=runs)
-    by_rest, by_graphql = route_check_run_targets(
-        targets, known, cursors.check_run_etags, everything=api == "graphql"
+    routes = route_check_run_targets(
+        targets, cursors.check_run_etags, now=now, everything=api == "graphql"
     )
+    by_rest, by_graphql = routes.rest, routes.graphql
     try:
         async with asyncio.TaskGroup() as group:
             rest_task = group.create_task(
@@ -566,7 +569,8 @@ async def _read_check_runs(
         )
         return fetched + more, failures + refused
     runs.add(answer.check_runs)
-    fetched += [_ChecksFetched(sha, READ_WITHOUT_VALIDATOR, False) for sha in answer.read]
+    marker = graphql_read_marker(now)
+    fetched += [_ChecksFetched(sha, marker, False) for sha in answer.read]
     failures += [
         ItemFailure("check_runs", sha, 422, f"{repository}: GraphQL: no commit found for {sha}")
         for sha in answer.gone
@@ -622,7 +626,8 @@ async def _fetch_all_check_runs(
 
     async def worker() -> None:
         for target in pending:
-            stored = cursors.check_run_etags.get(target.head_sha) if target.conditional else None
+            stored = rest_validator(cursors.check_run_etags.get(target.head_sha))
+            stored = stored if target.conditional else None
             try:
                 table, result = await _fetch_check_runs(client, repository, target, stored, tally)
             except GitHubError as error:

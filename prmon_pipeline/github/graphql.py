@@ -22,7 +22,10 @@ in it in proportion to their items (so per-repository costs add up to what GitHu
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import contextvars
+import itertools
 import logging
 import weakref
 from collections import deque
@@ -39,14 +42,18 @@ from prmon_pipeline.core.errors import (
     TransientGitHubError,
 )
 from prmon_pipeline.core.graphql_checks import (
+    SUITES_PER_PAGE,
     GraphQLQuery,
     HeadKey,
     QueryAnswer,
     WorkItem,
     build_query,
+    cheapest_prefix,
     check_run_table,
     head_of,
     parse_answer,
+    predicted_points,
+    predicted_requests,
 )
 from prmon_pipeline.core.graphql_protocol import (
     SHRINK_STATUSES,
@@ -65,11 +72,14 @@ SHRINK_ATTEMPTS_AT_ONE = 3
 LINGER_SECONDS = 1.0
 """The longest a query that is not full waits for repositories still walking their PR lists.
 
-It waits only while some discovery announced with :meth:`GraphQLCheckReader.walking` has not
-yet asked: those SHAs are seconds away, and one query for them all costs a point where one
+It waits only while some repository announced with :meth:`GraphQLCheckReader.walking` has
+not yet asked: those SHAs are seconds away, and one query for them all costs a point where one
 query each costs a point each. The wait ends as soon as every walker asks (or ends)."""
 
 log = logging.getLogger(__name__)
+_WALKER: contextvars.ContextVar[object | None] = contextvars.ContextVar(
+    "graphql_walker", default=None
+)
 
 
 class GraphQLUnavailableError(GitHubError):
@@ -94,6 +104,8 @@ class _Request:
     pr_numbers: dict[str, tuple[int, ...]]
     tally: RequestTally | None
     done: asyncio.Future[GraphQLChecks]
+    walker: object | None = None
+    """The announced sync that asked (see ``GraphQLCheckReader.walking``), if any."""
     waiting: deque[WorkItem] = field(default_factory=deque)
     open_items: dict[str, int] = field(default_factory=dict)
     runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -121,22 +133,66 @@ class GraphQLCheckReader:
         self._requests: list[_Request] = []
         self._pump: asyncio.Task[None] | None = None
         self._shrinks_at_one = 0
-        self._walking = 0
-        self._asking = 0
+        self._walkers: set[object] = set()
+        """Announced discoveries (see :meth:`walking`)."""
+        self._coming: collections.Counter[str] = collections.Counter()
+        """Repositories of a run that have not started walking yet (see :meth:`coming`)."""
         self._arrival: asyncio.Event | None = None
+        self._syncing = 0
 
     @contextlib.contextmanager
-    def walking(self) -> Iterator[None]:
-        """Announce a discovery that may soon ask: partial queries wait for it a little.
+    def coming(self, repositories: Sequence[str]) -> Iterator[None]:
+        """Announce a run's repositories before they start: partial queries wait for them.
 
-        Discovery wraps its whole run in this, so the pump knows how many repositories may
-        still add SHAs to the query it is about to send (``LINGER_SECONDS``).
+        A run syncs a few repositories at once and each asks for a handful of SHAs in an
+        incremental cycle; without this the query of the last one asking in a group goes out
+        with its handful alone, at the 1-point minimum. Within ``LINGER_SECONDS`` the next
+        repository usually starts (a slot frees as another one's load ends) and joins it.
         """
-        self._walking += 1
+        self._coming.update(repositories)
         try:
             yield
         finally:
-            self._walking -= 1
+            self._coming.subtract(repositories)
+            self._coming = +self._coming  # drops those that started (now below zero)
+            self._arrived()
+
+    @contextlib.contextmanager
+    def syncing(self) -> Iterator[None]:
+        """A repository's whole sync (discovery, then its load): while one is past its
+        discovery, the run's next repository will start soon, so waiting for it pays."""
+        self._syncing += 1
+        try:
+            yield
+        finally:
+            self._syncing -= 1
+            self._arrived()
+
+    @contextlib.contextmanager
+    def walking(self, repository: str | None = None) -> Iterator[None]:
+        """Announce a repository's sync that may soon ask: partial queries wait for it.
+
+        The sync service wraps a repository's run up to the end of its discovery in this, so
+        the pump knows how many repositories may still add SHAs to the query it is about to
+        send (``LINGER_SECONDS``). Reads from within (child tasks included: a context
+        variable names the walker) count as this walker asking. Nested announcements of the
+        same walker are one.
+        """
+        current = _WALKER.get()
+        if current is not None and current in self._walkers:
+            yield
+            return
+        walker = object()
+        self._walkers.add(walker)
+        if repository is not None and self._coming[repository] > 0:
+            self._coming[repository] -= 1
+        token = _WALKER.set(walker)
+        self._arrived()
+        try:
+            yield
+        finally:
+            _WALKER.reset(token)
+            self._walkers.discard(walker)
             self._arrived()
 
     def _arrived(self) -> None:
@@ -169,8 +225,9 @@ class GraphQLCheckReader:
         for target in targets:
             request.waiting.append(HeadKey(repository, target.head_sha))
             request.open_items[target.head_sha] = 1
+        walker = _WALKER.get()
+        request.walker = walker if walker in self._walkers else None
         self._requests.append(request)
-        self._asking += 1
         self._arrived()
         if self._pump is None or self._pump.done():
             self._arrival = asyncio.Event()
@@ -178,7 +235,6 @@ class GraphQLCheckReader:
         try:
             return await asyncio.shield(request.done)
         finally:
-            self._asking -= 1
             if not request.done.done():  # the discovery was cancelled: drop its work
                 request.done.cancel()
             if request in self._requests:
@@ -206,13 +262,25 @@ class GraphQLCheckReader:
                 raise
 
     async def _linger(self) -> None:
-        """Wait while the next query is not full and announced walkers have not asked yet."""
+        """Wait (up to ``LINGER_SECONDS``) while the next query has room and more SHAs may come.
+
+        Room: another first page would not raise the query's predicted points. More SHAs may
+        come from an announced discovery not waiting for an answer of this reader (it may
+        still ask), or, while repositories of the run have not started, from the next one to
+        start, provided some sync is not waiting for this reader (it will end and free its
+        place). When every sync waits for this query, nothing more can come: it goes at once.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.linger_seconds
         arrival = self._arrival
         assert arrival is not None
         await asyncio.sleep(0)  # let discoveries that are ready ask first
-        while self._waiting_items() < self.size and self._walking > self._asking:
+        while self._has_room():
+            blocked = len({r.walker for r in self._requests if not r.done.done()} - {None})
+            free_walkers = len(self._walkers) - blocked
+            free_syncs = self._syncing - blocked
+            if free_walkers <= 0 and not (+self._coming and free_syncs > 0):
+                return
             left = deadline - loop.time()
             if left <= 0:
                 return
@@ -222,14 +290,34 @@ class GraphQLCheckReader:
             except TimeoutError:
                 return
 
+    def _has_room(self) -> bool:
+        items = [item for _, item in self._candidates(self.size)]
+        if len(items) >= self.size:
+            return False
+        requests = predicted_requests(items)
+        return predicted_points(requests + 1 + SUITES_PER_PAGE) == predicted_points(requests)
+
     def _waiting_items(self) -> int:
         return sum(len(r.waiting) for r in self._requests if not r.done.done())
 
-    def _take(self, count: int) -> list[tuple[_Request, WorkItem]]:
-        taken: list[tuple[_Request, WorkItem]] = []
+    def _candidates(self, count: int) -> list[tuple[_Request, WorkItem]]:
+        """The next ``count`` waiting items, oldest request first, left in place."""
+        found: list[tuple[_Request, WorkItem]] = []
         for request in self._requests:
-            while request.waiting and len(taken) < count and not request.done.done():
-                taken.append((request, request.waiting.popleft()))
+            if request.done.done():
+                continue
+            for item in itertools.islice(request.waiting, count - len(found)):
+                found.append((request, item))
+            if len(found) >= count:
+                break
+        return found
+
+    def _take(self, count: int) -> list[tuple[_Request, WorkItem]]:
+        """Up to ``count`` waiting items, cut where a point buys the most (``cheapest_prefix``)."""
+        candidates = self._candidates(count)
+        taken = candidates[: cheapest_prefix([item for _, item in candidates])]
+        for request, _ in taken:
+            request.waiting.popleft()
         return taken
 
     def _drop_finished(self) -> None:

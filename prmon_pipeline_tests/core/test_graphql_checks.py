@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from prmon_pipeline.core.discovery_plan import (
-    READ_WITHOUT_VALIDATOR,
     CheckRunTarget,
-    KnownPullRequest,
+    graphql_read_at,
+    graphql_read_marker,
+    rest_validator,
     route_check_run_targets,
 )
 from prmon_pipeline.core.errors import MalformedResponseError
@@ -248,20 +249,41 @@ def test_a_malformed_connection_names_the_repository_and_the_sha() -> None:
         parse_answer(query, {"data": {"r0": {"h0": {"oid": A, "checkSuites": None}}}})
 
 
-def test_routing_sends_likely_304s_to_rest_and_new_or_running_heads_to_graphql() -> None:
-    known = {
-        1: KnownPullRequest(1, A, "open"),
-        2: KnownPullRequest(2, B, "open", checks_pending=True),
-        3: KnownPullRequest(3, C, "open"),
-    }
+def test_routing_sends_likely_304s_to_rest_and_new_or_unvalidated_heads_to_graphql() -> None:
+    now = datetime(2026, 1, 2, tzinfo=UTC)
+    d = "d" * 40
     targets = [
-        CheckRunTarget(A, (1,), conditional=True),  # swept, REST ETag stored, finished
-        CheckRunTarget(B, (2,), conditional=True),  # running checks
-        CheckRunTarget(C, (3,), conditional=True),  # read by GraphQL before: no validator
-        CheckRunTarget("d" * 40, (4,), conditional=False),  # new head
+        CheckRunTarget(A, (1,), conditional=True),  # a REST ETag is stored: a 304 is likely
+        CheckRunTarget(B, (2,), conditional=True),  # read by GraphQL 5 minutes ago
+        CheckRunTarget(C, (3,), conditional=True),  # read by GraphQL a minute ago
+        CheckRunTarget(d, (4,), conditional=False),  # a PR just moved onto it (read a minute ago)
+        CheckRunTarget("e" * 40, (5,), conditional=True),  # never read
     ]
-    validators = {A: '"etag"', B: '"etag"', C: READ_WITHOUT_VALIDATOR}
-    rest, graphql = route_check_run_targets(targets, known, validators)
-    assert [t.head_sha for t in rest] == [A]
-    assert [t.head_sha for t in graphql] == [B, C, "d" * 40]
-    assert route_check_run_targets(targets, known, validators, everything=True) == ([], targets)
+    validators = {
+        A: '"etag"',
+        B: graphql_read_marker(now - timedelta(minutes=5)),
+        C: graphql_read_marker(now - timedelta(minutes=1)),
+        d: graphql_read_marker(now - timedelta(minutes=1)),
+    }
+    routes = route_check_run_targets(targets, validators, now=now)
+    assert [t.head_sha for t in routes.rest] == [A]
+    assert [t.head_sha for t in routes.graphql] == [B, d, "e" * 40]
+    assert [t.head_sha for t in routes.skipped] == [C]
+    everything = route_check_run_targets(targets, validators, now=now, everything=True)
+    assert everything.rest == [] and [t.head_sha for t in everything.skipped] == [C]
+    # Finished checks read only because their PR was updated: skipped once GraphQL read them.
+    updated = [
+        CheckRunTarget(B, (2,), conditional=True, only_changed=True),
+        CheckRunTarget("e" * 40, (5,), conditional=True, only_changed=True),
+    ]
+    routes = route_check_run_targets(updated, validators, now=now)
+    assert [t.head_sha for t in routes.skipped] == [B]
+    assert [t.head_sha for t in routes.graphql] == ["e" * 40]
+
+
+def test_a_graphql_read_marker_is_never_a_rest_validator() -> None:
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    marker = graphql_read_marker(now)
+    assert graphql_read_at(marker) == now and rest_validator(marker) is None
+    assert rest_validator('W/"abc"') == 'W/"abc"' and graphql_read_at('W/"abc"') is None
+    assert rest_validator("") is None and rest_validator(None) is None
