@@ -3,7 +3,8 @@
 Order per request, as GitHub appears to apply it: secondary limits, credentials, primary
 quota, injected fault, handler, ``If-None-Match`` (a 304 is free), quota charge, headers.
 The hub is a raw ASGI callable mounted in a Starlette app (``app.state.hub``) so the hot
-path does no per-request object wrapping.
+path does no per-request object wrapping. ``POST /graphql`` (``/api/graphql`` on GHES) goes
+through the same secondary limits, credentials and faults, then ``graphql_endpoint``.
 """
 
 from __future__ import annotations
@@ -201,7 +202,8 @@ class Hub:
         await send({"type": "http.response.body", "body": body})
 
     def _headers(self, req: Request, result: Result) -> list[tuple[bytes, bytes]]:
-        """Charge the quota (not for 304 or ``/rate_limit``) and build the header list."""
+        """Charge the quota (not for 304 or ``/rate_limit``; GraphQL charges its own pool by
+        the query's cost) and build the header list."""
         charged = result.status != 304 and req.target.route not in ("rate_limit", "graphql")
         if result.status == 304 and self.config.free_304_requires_auth and not req.valid:
             charged = True
@@ -303,7 +305,10 @@ class Hub:
         self.counters.graphql_queries += 1
         self.counters.graphql_points += answer.points
         self.counters.graphql_rate_limited += answer.rate_limited
-        return answer.result
+        result = answer.result
+        if self.config.gzip and b"gzip" in req.headers.get(b"accept-encoding", b""):
+            result.gz = gzip.compress(result.body, 1)
+        return result
 
     def _route(self, req: Request) -> Result:
         target, headers = req.target, req.headers

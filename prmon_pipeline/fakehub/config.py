@@ -83,7 +83,7 @@ class HubConfig:
     fault_seed: int = 0
     page_cache_entries: int = 4096
     graphql_rate_limit: int | None = None
-    graphql_document_cache_entries: int = 256
+    graphql_document_cache_entries: int = 128
     graphql_timeout_nodes: int | None = None
     graphql_timeout_status: int = 502
     graphql_timeout_html: bool = False

@@ -20,24 +20,19 @@ import orjson
 from graphql import (
     BooleanValueNode,
     DocumentNode,
-    ExecutionContext,
-    ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
-    GraphQLError,
-    GraphQLLeafType,
     OperationDefinitionNode,
     OperationType,
     VariableNode,
-    execute,
 )
 from graphql.execution.values import get_variable_values
 
 from prmon_pipeline.fakehub import faults as fault_kinds
 from prmon_pipeline.fakehub.config import HubConfig
-from prmon_pipeline.fakehub.graphql_connections import GitHubError
 from prmon_pipeline.fakehub.graphql_cost import CostError, QueryCost, query_cost
-from prmon_pipeline.fakehub.graphql_resolvers import QUERY_ROOT, ExecutionState
+from prmon_pipeline.fakehub.graphql_execution import graphql_error_json, run_query
+from prmon_pipeline.fakehub.graphql_resolvers import ExecutionState
 from prmon_pipeline.fakehub.graphql_schema import DocumentCache, github_schema
 from prmon_pipeline.fakehub.ratelimit import Bucket, PrimaryLimiter
 from prmon_pipeline.fakehub.render_repository import iso
@@ -50,22 +45,6 @@ TIMEOUT_MESSAGE = (
     "or it could be a GitHub bug. Please include `{request_id}` when reporting this issue."
 )
 _NO_QUERY = "A query attribute must be specified and must be a string."
-_PLAIN_SCALARS = frozenset(("String", "ID", "URI", "DateTime", "GitObjectID"))
-
-
-class _GitHubExecution(ExecutionContext):
-    """graphql-core's executor with GitHub's ``Int``: ``databaseId`` values beyond 32 bits
-    go out as JSON integers (graphql-core's ``Int`` would refuse them), and plain strings skip
-    a no-op serialisation (the hot path of a 400-run answer)."""
-
-    @staticmethod
-    def complete_leaf_value(return_type: GraphQLLeafType, result: Any) -> Any:
-        kind = type(result)
-        if kind is int and return_type.name == "Int":
-            return result
-        if kind is str and return_type.name in _PLAIN_SCALARS:
-            return result
-        return ExecutionContext.complete_leaf_value(return_type, result)
 
 
 @dataclass(slots=True)
@@ -75,19 +54,6 @@ class Answer:
     result: Result
     points: int = 0
     rate_limited: bool = False
-
-
-def graphql_error_json(error: GraphQLError) -> JSON:
-    """GitHub's error entry: ``type`` (when GitHub has one), path, locations, message."""
-    out: JSON = {}
-    if isinstance(error.original_error, GitHubError):
-        out["type"] = error.original_error.kind
-    if error.path:
-        out["path"] = list(error.path)
-    if error.locations:
-        out["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
-    out["message"] = error.message
-    return out
 
 
 class _RefusedError(Exception):
@@ -209,24 +175,13 @@ class GraphQLEndpoint:
         state = ExecutionState(
             world=self.world,
             rate_limit=_rate_limit_json(bucket, cost),
+            variables=prepared.variables,
             dry_run=dry_run,
             resource_nodes=self.config.graphql_resource_limit_nodes,
             subtree_nodes=cost.subtree_nodes,
         )
         with self.world.lock:
-            executed = execute(
-                github_schema(),
-                prepared.document,
-                root_value=QUERY_ROOT,
-                context_value=state,
-                variable_values=prepared.variables,
-                operation_name=_operation_name(prepared.operation),
-                execution_context_class=_GitHubExecution,
-            )
-        assert isinstance(executed, ExecutionResult)  # every resolver is synchronous
-        out: JSON = {"data": executed.data}
-        if executed.errors:
-            out["errors"] = [graphql_error_json(e) for e in executed.errors]
+            out = run_query(prepared.document, _operation_name(prepared.operation), state)
         return Answer(Result(200, orjson.dumps(out)), points)
 
     def _timeout(self) -> Result:

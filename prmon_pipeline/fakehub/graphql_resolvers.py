@@ -14,18 +14,14 @@ Suites are (commit, app) pairs with ``suite_id`` (``checks.suite_id``): served b
 from __future__ import annotations
 
 import base64
-import binascii
 import functools
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from graphql import GraphQLResolveInfo
 
-from prmon_pipeline.fakehub import checks
 from prmon_pipeline.fakehub.graphql_connections import GitHubError, connection
-from prmon_pipeline.fakehub.handlers import commit_by_serial
 from prmon_pipeline.fakehub.model import App, CheckRun, Commit, Repository
 from prmon_pipeline.fakehub.pages import latest_per_name
 from prmon_pipeline.fakehub.render_repository import legacy_node_id
@@ -34,7 +30,6 @@ from prmon_pipeline.fakehub.world import World
 JSON = dict[str, Any]
 Info = GraphQLResolveInfo
 RESOURCE_LIMITS_MESSAGE = "Resource limits for this query exceeded."
-_LEGACY_ID = re.compile(r"[0-9]+:([A-Za-z]+)([0-9][0-9a-f:]*)")
 _SUITE_CONCLUSION_ORDER = (
     "action_required",
     "startup_failure",
@@ -59,6 +54,7 @@ class ExecutionState:
 
     world: World
     rate_limit: JSON
+    variables: JSON = field(default_factory=dict)
     dry_run: bool = False
     resource_nodes: int | None = None
     subtree_nodes: dict[int, int] = field(default_factory=dict)
@@ -73,7 +69,7 @@ class ExecutionState:
             raise GitHubError("RESOURCE_LIMITS_EXCEEDED", RESOURCE_LIMITS_MESSAGE)
 
 
-def _state(info: Info) -> ExecutionState:
+def state_of(info: Info) -> ExecutionState:
     state: ExecutionState = info.context
     return state
 
@@ -89,16 +85,6 @@ def commit_node_id(commit: Commit) -> str:
 def suite_node_id(suite_id: int) -> str:
     """Legacy node id of a check suite (``010:CheckSuite<id>``)."""
     return legacy_node_id("010", "CheckSuite", suite_id)
-
-
-def _decode_node_id(node_id: str) -> tuple[str, str] | None:
-    """``(type name, rest)`` of a legacy node id, ``None`` when it is not one."""
-    try:
-        text = base64.b64decode(node_id.encode(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    found = _LEGACY_ID.fullmatch(text)
-    return None if found is None else (found[1], found[2])
 
 
 # -- sources --------------------------------------------------------------------------------
@@ -191,7 +177,7 @@ def run_source(world: World, run: CheckRun, commit: Commit) -> JSON:
         "text": output["text"],
         "url": rest["html_url"],
         "permalink": rest["html_url"],
-        "checkSuite": lambda _info: _suite_by_id(world, commit, run.suite_id),
+        "checkSuite": lambda _info: suite_by_id(world, commit, run.suite_id),
     }
 
 
@@ -206,7 +192,7 @@ def suites(world: World, commit: Commit) -> dict[int, list[CheckRun]]:
     return dict(sorted(grouped.items()))
 
 
-def _suite_by_id(world: World, commit: Commit, suite_id: int) -> JSON | None:
+def suite_by_id(world: World, commit: Commit, suite_id: int) -> JSON | None:
     runs = suites(world, commit).get(suite_id)
     return None if runs is None else suite_source(world, commit, suite_id, runs)
 
@@ -214,20 +200,25 @@ def _suite_by_id(world: World, commit: Commit, suite_id: int) -> JSON | None:
 def _object(
     repo: Repository, info: Info, oid: str | None = None, expression: str | None = None
 ) -> JSON | None:
-    """``Repository.object``: a commit of this repository by SHA (or ref expression), else null."""
-    state = _state(info)
+    """``Repository.object``: a commit of this repository by full SHA (``oid``) or by a branch
+    ``expression``; null when there is none (GitHub answers null, no error, for an unknown SHA).
+    """
+    state = state_of(info)
     if state.dry_run:
         return None
     state.spend(info)
-    ref = oid if oid is not None else expression
-    if ref is None:
-        return None
-    commit = state.world.commit(repo, ref)
+    world = state.world
+    commit = None
+    if oid is not None:
+        found = world.pop.commits.get(oid.lower())
+        commit = found if found is not None and found.repo is repo else None
+    elif expression is not None:
+        commit = world.commit(repo, expression)
     return None if commit is None else commit_source(commit)
 
 
 def _check_suites(commit: Commit, info: Info, filterBy: JSON | None = None, **args: Any) -> JSON:  # noqa: N803
-    world = _state(info).world
+    world = state_of(info).world
     grouped = suites(world, commit)
     flt = filterBy or {}
     if flt.get("appId") is not None:
@@ -280,97 +271,3 @@ def _check_runs(
         to_source=lambda run: run_source(world, run, commit),
         args=args,
     )
-
-
-def _repository_node(world: World, rest: str) -> JSON | None:
-    repo = world.repository_by_id(int(rest)) if rest.isdigit() else None
-    return None if repo is None else repository_source(repo)
-
-
-def _commit_node(world: World, rest: str) -> JSON | None:
-    repo_id, _, sha = rest.partition(":")
-    repo = world.repository_by_id(int(repo_id)) if repo_id.isdigit() else None
-    commit = None if repo is None else world.commit(repo, sha)
-    return None if commit is None else commit_source(commit)
-
-
-def _suite_node(world: World, rest: str) -> JSON | None:
-    ident = int(rest) if rest.isdigit() else -1
-    commit = commit_by_serial(world, (ident - checks.SUITE_ID_BASE) // 16)
-    return None if commit is None else _suite_by_id(world, commit, ident)
-
-
-def _run_node(world: World, rest: str) -> JSON | None:
-    ident = int(rest) if rest.isdigit() else -1
-    commit = commit_by_serial(world, (ident - checks.RUN_ID_BASE) // checks.RUNS_PER_COMMIT_CAP)
-    for run in [] if commit is None else world.materialize(commit):
-        if run.id == ident:
-            assert commit is not None
-            return run_source(world, run, commit)
-    return None
-
-
-_NODE_LOOKUPS = {
-    "Repository": _repository_node,
-    "Commit": _commit_node,
-    "CheckSuite": _suite_node,
-    "CheckRun": _run_node,
-}
-
-
-def resolve_node(world: World, node_id: str) -> JSON | None:
-    """``node(id:)``: repositories, commits, check suites and check runs by their ids."""
-    decoded = _decode_node_id(node_id)
-    lookup = None if decoded is None else _NODE_LOOKUPS.get(decoded[0])
-    return None if lookup is None or decoded is None else lookup(world, decoded[1])
-
-
-# -- the query root -------------------------------------------------------------------------
-
-
-def _rate_limit(info: Info, dryRun: bool = False) -> JSON:  # noqa: N803
-    return _state(info).rate_limit
-
-
-def _repository(info: Info, owner: str, name: str, followRenames: bool = True) -> JSON | None:  # noqa: N803
-    state = _state(info)
-    if state.dry_run:
-        return None
-    world = state.world
-    full_name = f"{owner}/{name}"
-    repo = world.find_repository(full_name)
-    if repo is None and followRenames:
-        moved = world.moved_repository_id(full_name)
-        repo = None if moved is None else world.repository_by_id(moved)
-    if repo is None:
-        raise GitHubError(
-            "NOT_FOUND", f"Could not resolve to a Repository with the name '{full_name}'."
-        )
-    return repository_source(repo)
-
-
-def _node(info: Info, id: str) -> JSON | None:
-    state = _state(info)
-    if state.dry_run:
-        return None
-    state.spend(info)
-    found = resolve_node(state.world, id)
-    if found is None:
-        raise GitHubError("NOT_FOUND", f"Could not resolve to a node with the global id of '{id}'")
-    return found
-
-
-def _nodes(info: Info, ids: list[str]) -> list[JSON | None]:
-    state = _state(info)
-    if state.dry_run:
-        return []
-    state.spend(info)
-    return [resolve_node(state.world, i) for i in ids]
-
-
-QUERY_ROOT: JSON = {
-    "rateLimit": _rate_limit,
-    "repository": _repository,
-    "node": _node,
-    "nodes": _nodes,
-}

@@ -171,24 +171,23 @@ def _check_run(world: World, repo: Repository, ident: int) -> Result:
     return not_found()
 
 
-def rate_limit_body(bucket: Bucket, graphql_bucket: Bucket | None = None) -> bytes:
-    """``GET /rate_limit`` (``rate-limit-overview``); ``rate`` mirrors ``resources.core``;
-    ``resources.graphql`` is the separate GraphQL points pool when given."""
-    core = {
+def _pool_json(bucket: Bucket) -> dict[str, int]:
+    return {
         "limit": bucket.limit,
         "used": bucket.used,
         "remaining": bucket.remaining,
         "reset": bucket.reset,
     }
+
+
+def rate_limit_body(bucket: Bucket, graphql_bucket: Bucket | None = None) -> bytes:
+    """``GET /rate_limit`` (``rate-limit-overview``); ``rate`` mirrors ``resources.core``;
+    ``resources.graphql`` is the separate GraphQL points pool when given."""
+    core = _pool_json(bucket)
     other = {"limit": 30, "used": 0, "remaining": 30, "reset": bucket.reset}
     graphql = {"limit": bucket.limit, "used": 0, "remaining": bucket.limit, "reset": bucket.reset}
     if graphql_bucket is not None:
-        graphql = {
-            "limit": graphql_bucket.limit,
-            "used": graphql_bucket.used,
-            "remaining": graphql_bucket.remaining,
-            "reset": graphql_bucket.reset,
-        }
+        graphql = _pool_json(graphql_bucket)
     return orjson.dumps(
         {
             "resources": {"core": core, "search": other, "graphql": graphql},

@@ -53,9 +53,10 @@ def serve(app: Starlette, host: str = "127.0.0.1", port: int = 0) -> Iterator[st
         sock.close()
 
 
-def _parser() -> argparse.ArgumentParser:
+def argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="prmon fakehub serve", description="Serve a simulated GitHub REST API."
+        prog="prmon fakehub serve",
+        description="Serve a simulated GitHub REST API and GraphQL endpoint (POST /graphql).",
     )
     parser.add_argument("--repos", type=int, default=3, help="number of repositories")
     parser.add_argument("--prs", type=int, default=50, help="pull requests per repository")
@@ -65,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--rate-limit", type=int, default=5000)
+    parser.add_argument(
+        "--graphql-rate-limit",
+        type=int,
+        default=None,
+        help="GraphQL points per hour (default: --rate-limit)",
+    )
     parser.add_argument("--token", action="append", default=[], help="valid token (repeatable)")
     parser.add_argument("--require-auth", action="store_true")
     parser.add_argument("--ghes", action="store_true", help="serve under /api/v3")
@@ -75,6 +82,17 @@ def _parser() -> argparse.ArgumentParser:
         "--speed", type=float, default=60.0, help="simulated seconds per wall second"
     )
     return parser
+
+
+def hub_config(args: argparse.Namespace) -> HubConfig:
+    """The HTTP behaviour the command line asks for."""
+    return HubConfig(
+        rate_limit=args.rate_limit,
+        graphql_rate_limit=args.graphql_rate_limit,
+        require_auth=args.require_auth,
+        valid_tokens=frozenset(args.token),
+        ghes=args.ghes,
+    )
 
 
 def served_summary(world: World, url: str) -> str:
@@ -98,7 +116,7 @@ def served_summary(world: World, url: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``prmon fakehub serve``: serve until interrupted, advancing the world on a tick."""
-    args = _parser().parse_args(argv)
+    args = argument_parser().parse_args(argv)
     world = World(
         WorldConfig(
             seed=args.seed,
@@ -108,13 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             owner=args.owner,
         )
     )
-    hub_cfg = HubConfig(
-        rate_limit=args.rate_limit,
-        require_auth=args.require_auth,
-        valid_tokens=frozenset(args.token),
-        ghes=args.ghes,
-    )
-    app = create_app(world, hub_cfg)
+    app = create_app(world, hub_config(args))
     with serve(app, host=args.host, port=args.port) as url:
         print(served_summary(world, url), flush=True)
         try:

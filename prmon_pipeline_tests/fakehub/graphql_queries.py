@@ -6,6 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from graphql import ExecutionContext, ExecutionResult, GraphQLLeafType, execute, parse
+
+from prmon_pipeline.fakehub.graphql_schema import github_schema
 
 JSON = dict[str, Any]
 
@@ -79,11 +82,46 @@ def more_suites_query() -> str:
     )
 
 
+class _ResponseCheck(ExecutionContext):
+    """Stock leaf checks, except that ``Int`` may hold 64 bits as GitHub's ``databaseId`` does."""
+
+    @staticmethod
+    def complete_leaf_value(return_type: GraphQLLeafType, result: Any) -> Any:
+        if return_type.name == "Int" and type(result) is int and abs(result) < 2**63:
+            return result
+        return ExecutionContext.complete_leaf_value(return_type, result)
+
+
+def _typename(value: JSON, info: Any, _abstract: Any) -> str:
+    guess = {"object": "Commit", "node": "CheckSuite", "nodes": "CheckSuite"}
+    return str(value.get("__typename") or guess[info.field_name])
+
+
+def assert_valid_response(query: str, variables: JSON, data: JSON) -> None:
+    """``data`` conforms to the schema for ``query``: re-executed over itself with
+    graphql-core's stock type checks (enum values, nullability, lists, leaf types), it comes
+    back unchanged and without errors."""
+    result = execute(
+        github_schema(),
+        parse(query),
+        root_value=data,
+        variable_values=variables,
+        field_resolver=lambda source, info, **_: source.get(info.path.key),
+        type_resolver=_typename,
+        execution_context_class=_ResponseCheck,
+    )
+    assert isinstance(result, ExecutionResult)
+    assert result.errors is None, result.errors
+    assert result.data == data
+
+
 def post(client: httpx.Client, query: str, variables: JSON) -> JSON:
-    """POST one query; asserts HTTP 200 and returns the JSON body."""
+    """POST one query; asserts HTTP 200, checks ``data`` against the schema, returns the body."""
     response = client.post("/graphql", json={"query": query, "variables": variables})
     assert response.status_code == 200, response.text
     body: JSON = response.json()
+    if body.get("data") is not None:
+        assert_valid_response(query, variables, body["data"])
     return body
 
 

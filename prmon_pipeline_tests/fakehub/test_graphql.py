@@ -10,6 +10,7 @@ from prmon_pipeline.fakehub import World, sync_client
 from prmon_pipeline.fakehub.model import Commit
 from prmon_pipeline_tests.fakehub.conftest import AppFactory
 from prmon_pipeline_tests.fakehub.graphql_queries import (
+    assert_valid_response,
     main_query,
     main_variables,
     post,
@@ -27,12 +28,14 @@ def _commits(world: World, full_name: str) -> list[Commit]:
 
 
 def _mixed_shas(world: World, full_name: str) -> list[str]:
-    """Head SHAs of the first PRs plus a matrix commit (>100 runs) and one without checks."""
+    """Head SHAs of the first PRs, a matrix commit (>100 runs), a commit whose runs nobody
+    asked for yet (GraphQL materialises them first), and one without checks (last)."""
     commits = _commits(world, full_name)
     matrix = next(c.sha for c in commits if c.matrix)
+    lazy = next(c.sha for c in commits if c.runs is None and c.planned_runs > 0)
     empty = next(c.sha for c in commits if c.planned_runs == 0)
     heads = [pr["head"]["sha"] for pr in world.pull_requests(full_name)[:20]]
-    return [*dict.fromkeys([*heads, matrix, empty])]
+    return [*dict.fromkeys([*heads, matrix, lazy, empty])]
 
 
 def test_main_and_follow_up_queries_match_rest(world: World, client: httpx.Client) -> None:
@@ -40,6 +43,7 @@ def test_main_and_follow_up_queries_match_rest(world: World, client: httpx.Clien
     shas = _mixed_shas(world, name)
     world.advance(3600)  # some runs in progress, some re-runs queued: all must agree
     world.rerun_check_run(name, shas[0])
+    assert world.pop.commits[shas[-2]].runs is None  # GraphQL is the first to ask
     by_graphql = runs_by_graphql(client, name, shas)
     assert set(by_graphql) == set(shas)
     matrix_runs = 0
@@ -51,6 +55,15 @@ def test_main_and_follow_up_queries_match_rest(world: World, client: httpx.Clien
         matrix_runs = max(matrix_runs, len(rest))
     assert matrix_runs > 100  # the follow-up pages were needed and followed
     assert by_graphql[shas[-1]] == []  # a commit without checks: checkSuites.nodes == []
+
+
+def test_gzip_when_accepted(world: World, client: httpx.Client) -> None:
+    request = {"query": "{ rateLimit { cost } }"}
+    zipped = client.post("/graphql", json=request)
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.json() == {"data": {"rateLimit": {"cost": 1}}}
+    plain = client.post("/graphql", json=request, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.json() == zipped.json()
 
 
 def test_order_suites_ascending_runs_newest_first(world: World, client: httpx.Client) -> None:
@@ -104,6 +117,21 @@ def test_cost_and_separate_pool(world: World, make_app: AppFactory) -> None:
     assert (hub.counters.graphql_queries, hub.counters.graphql_points) == (1, 6)
 
 
+def test_oid_takes_shas_of_this_repository_only(world: World, client: httpx.Client) -> None:
+    first, second = world.repository_names()[:2]
+    repo = world.find_repository(first)
+    assert repo is not None
+    pr = next(p for p in repo.pulls.values() if p.state == "open" and not p.is_fork)
+    other_sha = world.pull_requests(second)[0]["head"]["sha"]
+    query = """query($o: String!, $n: String!, $a: GitObjectID!, $b: GitObjectID!, $e: String!) {
+      repository(owner: $o, name: $n) { a: object(oid: $a) { oid } b: object(oid: $b) { oid }
+        e: object(expression: $e) { oid } } }"""
+    owner, name = first.split("/")
+    variables = {"o": owner, "n": name, "a": pr.head_ref, "b": other_sha, "e": pr.head_ref}
+    found = post(client, query, variables)["data"]["repository"]
+    assert found == {"a": None, "b": None, "e": {"oid": pr.head_sha}}
+
+
 def test_unknown_sha_is_null_unknown_repository_not_found(
     world: World, client: httpx.Client
 ) -> None:
@@ -154,3 +182,65 @@ def test_invalid_query_error_shape(client: httpx.Client) -> None:
     assert error["locations"] == [{"line": 1, "column": 39}]
     syntax = post(client, "{ repository(", {})
     assert "data" not in syntax and syntax["errors"][0]["message"].startswith("Syntax Error")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("status", "completed"), ("name", None), ("databaseId", "1")]
+)
+def test_response_check_catches_non_conforming_data(
+    world: World, client: httpx.Client, field: str, value: object
+) -> None:
+    """The schema check every test's ``post`` applies can fail (lower-case enum, null in a
+    non-null field, a string for an Int)."""
+    name = world.repository_names()[0]
+    sha = world.pull_requests(name)[0]["head"]["sha"]
+    query, variables = main_query([1]), main_variables([(name, [sha])])
+    data = post(client, query, variables)["data"]
+    data["r0"]["h0"]["checkSuites"]["nodes"][0]["checkRuns"]["nodes"][0][field] = value
+    with pytest.raises(AssertionError):
+        assert_valid_response(query, variables, data)
+
+
+# The contract's main query, verbatim (notes/graphql-contract.md, shared by server and client).
+CONTRACT_MAIN = """query CheckRunsByHead($o0: String!, $n0: String!, $s0_0: GitObjectID!, $s0_1: GitObjectID!, $o1: String!, $n1: String!, $s1_0: GitObjectID!) {
+  rateLimit { cost limit remaining resetAt nodeCount used }
+  r0: repository(owner: $o0, name: $n0) {
+    databaseId
+    h0: object(oid: $s0_0) { ...HeadChecks }
+    h1: object(oid: $s0_1) { ...HeadChecks }
+  }
+  r1: repository(owner: $o1, name: $n1) {
+    databaseId
+    h0: object(oid: $s1_0) { ...HeadChecks }
+  }
+}
+fragment HeadChecks on Commit {
+  oid
+  checkSuites(first: 10) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      id
+      databaseId
+      app { slug }
+      checkRuns(first: 100, filterBy: {checkType: ALL}) {
+        pageInfo { hasNextPage endCursor }
+        nodes {
+          databaseId name status conclusion startedAt completedAt detailsUrl title summary
+        }
+      }
+    }
+  }
+}"""  # noqa: E501
+
+
+def test_contract_text_verbatim(world: World, client: httpx.Client) -> None:
+    first, second = world.repository_names()[:2]
+    heads = [pr["head"]["sha"] for pr in world.pull_requests(first)[:2]]
+    other = world.pull_requests(second)[0]["head"]["sha"]
+    variables = main_variables([(first, heads), (second, [other])])
+    body = post(client, CONTRACT_MAIN, variables)
+    assert "errors" not in body
+    assert body["data"]["rateLimit"]["cost"] == 1  # 3 x (1 + 10) = 33 requests
+    assert body["data"]["rateLimit"]["nodeCount"] == 3 * 1010
+    assert body["data"]["r1"]["h0"]["oid"] == other
+    assert body["data"]["r0"]["databaseId"] == world.repository(first)["id"]

@@ -11,6 +11,11 @@ import httpx
 import pytest
 
 from prmon_pipeline.fakehub import FaultSpec, HubConfig, World, WorldConfig, create_app, serve
+from prmon_pipeline_tests.fakehub.graphql_queries import (
+    rest_as_graphql,
+    runs_by_graphql,
+    runs_by_rest,
+)
 
 pytestmark = pytest.mark.servers
 
@@ -108,3 +113,24 @@ def test_advance_while_serving() -> None:
             stop.set()
             thread.join()
     assert world.version > 0
+
+
+def test_graphql_over_http_matches_rest() -> None:
+    world = World(WorldConfig(seed=2, repositories=1, prs_per_repository=30))
+    name = world.repository_names()[0]
+    shas = [pr["head"]["sha"] for pr in world.pull_requests(name)[:10]]
+    with (
+        serve(create_app(world, HubConfig())) as base_url,
+        httpx.Client(base_url=base_url) as client,
+    ):
+        response = client.post("/graphql", json={"query": "{ rateLimit { cost } }"})
+        assert response.headers["x-ratelimit-resource"] == "graphql"
+        by_graphql = runs_by_graphql(client, name, shas)
+        for sha in shas:
+            expected = [rest_as_graphql(r) for r in runs_by_rest(client, name, sha)]
+            assert sorted(by_graphql[sha], key=lambda r: r["databaseId"]) == sorted(
+                expected, key=lambda r: r["databaseId"]
+            )
+    with serve(create_app(world, HubConfig(ghes=True))) as base_url:
+        graphql_url = base_url.removesuffix("/v3") + "/graphql"
+        assert httpx.post(graphql_url, json={"query": "{ rateLimit { cost } }"}).status_code == 200
