@@ -17,14 +17,18 @@ from prmon_pipeline.core.discovery_plan import (
 from prmon_pipeline.core.errors import MalformedResponseError
 from prmon_pipeline.core.github_json import parse_check_runs
 from prmon_pipeline.core.graphql_checks import (
+    SUITES_PER_PAGE,
     GraphQLQuery,
     HeadKey,
     RunsPage,
     SuitesPage,
     WorkItem,
     build_query,
+    cheapest_prefix,
     check_run_table,
     parse_answer,
+    predicted_points,
+    predicted_requests,
 )
 
 A = "a" * 40
@@ -255,15 +259,15 @@ def test_routing_sends_likely_304s_to_rest_and_new_or_unvalidated_heads_to_graph
     targets = [
         CheckRunTarget(A, (1,), conditional=True),  # a REST ETag is stored: a 304 is likely
         CheckRunTarget(B, (2,), conditional=True),  # read by GraphQL 5 minutes ago
-        CheckRunTarget(C, (3,), conditional=True),  # read by GraphQL a minute ago
-        CheckRunTarget(d, (4,), conditional=False),  # a PR just moved onto it (read a minute ago)
+        CheckRunTarget(C, (3,), conditional=True),  # read by GraphQL half a minute ago
+        CheckRunTarget(d, (4,), conditional=False),  # a PR just moved onto it (read just now)
         CheckRunTarget("e" * 40, (5,), conditional=True),  # never read
     ]
     validators = {
         A: '"etag"',
         B: graphql_read_marker(now - timedelta(minutes=5)),
-        C: graphql_read_marker(now - timedelta(minutes=1)),
-        d: graphql_read_marker(now - timedelta(minutes=1)),
+        C: graphql_read_marker(now - timedelta(seconds=30)),
+        d: graphql_read_marker(now - timedelta(seconds=30)),
     }
     routes = route_check_run_targets(targets, validators, now=now)
     assert [t.head_sha for t in routes.rest] == [A]
@@ -287,3 +291,15 @@ def test_a_graphql_read_marker_is_never_a_rest_validator() -> None:
     assert graphql_read_at(marker) == now and rest_validator(marker) is None
     assert rest_validator('W/"abc"') == 'W/"abc"' and graphql_read_at('W/"abc"') is None
     assert rest_validator("") is None and rest_validator(None) is None
+
+
+def test_predicted_cost_follows_githubs_formula_and_the_cut_buys_most_per_point() -> None:
+    heads: list[WorkItem] = [HeadKey("o/r", f"{i:040x}") for i in range(50)]
+    runs_page = RunsPage(HeadKey("o/r", A), "S", None, "c")
+    assert predicted_requests(heads[:24]) == 24 * (1 + SUITES_PER_PAGE)
+    assert predicted_requests([runs_page]) == 1
+    assert [predicted_points(r) for r in (1, 149, 150, 249, 250, 300)] == [1, 1, 2, 2, 3, 3]
+    assert cheapest_prefix(heads) == 24  # 144 requests = 1 point; 25 would be 2
+    assert cheapest_prefix(heads[:10]) == 10
+    assert cheapest_prefix([runs_page] * 60 + heads) == 60 + 14  # 60 + 84 = 144 requests
+    assert cheapest_prefix([]) == 0
