@@ -176,9 +176,9 @@ def _print_changes(
             f"[bold]{run.full_name}[/bold]: {run.prs_new} new and {run.prs_updated} updated PRs,"
             f" {run.state_changes} state transitions, {run.check_runs_new} new check runs,"
             f" {run.check_runs_updated} check runs progressed or finished;"
-            f" {run.api_requests} REST requests ({run.api_not_modified} of them free 304s,"
-            f" {run.api_requests - run.api_not_modified} units),"
-            f" {run.graphql_points} GraphQL points in {run.graphql_queries} shared queries"
+            f" {run.api_requests} REST requests ({run.api_not_modified} of them free 304s):"
+            f" REST units {run.api_requests - run.api_not_modified},"
+            f" GraphQL points {run.graphql_points} (in {run.graphql_queries} shared queries)"
         )
         mine = [t for t in transitions if t[0] == run.full_name]
         for _, number, before, after in mine[:6]:
