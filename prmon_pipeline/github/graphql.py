@@ -109,6 +109,9 @@ class _Request:
     waiting: deque[WorkItem] = field(default_factory=deque)
     open_items: dict[str, int] = field(default_factory=dict)
     runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Runs of SHAs still being read (more pages to come), as REST-shaped dicts."""
+    tables: list[pa.Table] = field(default_factory=list)
+    """Rows of the SHAs read completely."""
     gone: list[str] = field(default_factory=list)
 
 
@@ -429,17 +432,40 @@ class GraphQLCheckReader:
             request.open_items[head_of(follow_up).head_sha] += 1
             request.waiting.appendleft(follow_up)
         for request in {id(r): r for r in by_head.values()}.values():
-            if not request.done.done() and not any(request.open_items.values()):
-                _resolve(request)
+            _settle(request)
+
+
+def _settle(request: _Request) -> None:
+    """After an answer: tabulate the request's finished SHAs; resolve it when all are."""
+    if request.done.done():
+        return
+    try:
+        _tabulate_finished(request)
+    except GitHubError as error:  # a malformed run fails its repository only
+        _fail(request, error)
+        return
+    if not any(request.open_items.values()):
+        _resolve(request)
+
+
+def _tabulate_finished(request: _Request) -> None:
+    """Turn the runs of every SHA with nothing left to read into one Arrow table.
+
+    Done after each answer, so a cold sync's request holds Arrow rows (one compact table per
+    answer) rather than a dict per run until its last SHA is read.
+    """
+    finished = [sha for sha in request.runs if request.open_items.get(sha) == 0]
+    tables = [
+        check_run_table(request.repository, request.runs.pop(sha), request.pr_numbers[sha])
+        for sha in finished
+    ]
+    tables = [t for t in tables if t.num_rows]
+    if tables:
+        request.tables.append(pa.concat_tables(tables).combine_chunks())
 
 
 def _resolve(request: _Request) -> None:
-    tables = [
-        check_run_table(request.repository, runs, request.pr_numbers[sha])
-        for sha, runs in request.runs.items()
-        if sha not in request.gone
-    ]
-    tables = [t for t in tables if t.num_rows]
+    tables = request.tables
     table = pa.concat_tables(tables) if tables else CHECK_RUN_SCHEMA.empty_table()
     gone = set(request.gone)
     read = tuple(sha for sha in request.pr_numbers if sha not in gone)

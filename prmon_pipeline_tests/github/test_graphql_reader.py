@@ -11,6 +11,7 @@ import asyncio
 import logging
 from datetime import timedelta
 
+import httpx
 import pytest
 
 from prmon_pipeline.core.discovery_plan import (
@@ -18,7 +19,10 @@ from prmon_pipeline.core.discovery_plan import (
     graphql_read_at,
     known_pull_requests_from_arrow,
 )
+from prmon_pipeline.core.graphql_checks import HeadKey, build_query
 from prmon_pipeline.core.models import SyncCursors
+from prmon_pipeline.fakehub import World
+from prmon_pipeline.github.client import GitHubClient, GitHubConfig
 from prmon_pipeline.github.discovery import DiscoveryResult, discover_repository
 from prmon_pipeline.github.graphql import graphql_reader_for
 from prmon_pipeline_tests.github.simulation import (
@@ -112,3 +116,45 @@ def test_discoveries_walking_at_once_share_one_query_and_no_task_is_left(
     assert all(name in first for name in world.repository_names())
     assert sum(r.stats.check_run_shas for r in results) == 20
     assert sum(r.stats.cost.graphql_points for r in results) == client.counters.graphql_points
+
+
+def _small_query(world: World) -> dict[str, object]:
+    name = world.repository_names()[0]
+    head = world.pull_requests(name)[0]["head"]["sha"]
+    return build_query([HeadKey(name, head)]).payload()
+
+
+def test_the_pools_are_apart_an_exhausted_rest_pool_does_not_hold_graphql_back() -> None:
+    """REST's last unit spent: a GraphQL query still goes at once, charged to its own pool,
+    and the counters keep the two apart (the POST is no REST unit)."""
+    world = small_world(repositories=1, prs_per_repository=5)
+    clock = FakeClock()
+    client = make_client(make_hub(world, clock, rate_limit=1, graphql_rate_limit=5000), clock)
+    name = world.repository_names()[0]
+
+    async def run() -> None:
+        await client.get(f"repos/{name}/pulls", context=name)  # the one REST unit
+        answer = await client.post_graphql(_small_query(world), context=name)
+        assert answer.data["data"]["rateLimit"]["cost"] == 1
+        assert answer.headers["x-ratelimit-resource"] == "graphql"
+
+    asyncio.run(run())
+    assert clock.sleeps == []
+    cost = client.counters
+    assert (cost.graphql_queries, cost.graphql_points, cost.graphql_remaining) == (1, 1, 4999)
+    assert (cost.requests, cost.units, cost.rate_limit_remaining) == (1, 1, 0)
+
+
+def test_under_ghes_the_graphql_endpoint_is_api_graphql() -> None:
+    world = small_world(repositories=1, prs_per_repository=5)
+    clock = FakeClock()
+    app = make_hub(world, clock, ghes=True)
+    client = GitHubClient(
+        GitHubConfig(api_url="http://ghes.test/api/v3"),
+        transport=httpx.ASGITransport(app=app),
+        sleep=clock.sleep,
+        clock=clock.time,
+    )
+    answer = asyncio.run(client.post_graphql(_small_query(world)))
+    assert answer.url == "http://ghes.test/api/graphql"
+    assert answer.data["data"]["r0"]["h0"]["checkSuites"] is not None
