@@ -31,6 +31,7 @@ SUMMARY_COLUMNS = (
     "items skipped",
     "requests",
     "304s",
+    "GraphQL points",
     "seconds",
 )
 
@@ -153,6 +154,7 @@ async def _run(
                 f"{outcome.repository}: {figures.prs_seen} PRs and "
                 f"{figures.check_runs_seen} check runs seen in "
                 f"{figures.cost.requests} requests ({figures.cost.not_modified} free 304s)"
+                f" and {figures.cost.graphql_points} GraphQL points"
             )
             if figures.replaced:
                 line += f"; replaced an earlier repository of this name ({figures.replaced})"
@@ -199,5 +201,6 @@ def summary_row(outcome: SyncOutcome) -> tuple[object, ...]:
         counts.item_errors,
         f.cost.requests,
         f.cost.not_modified,
+        f.cost.graphql_points,
         f"{f.total_seconds:.2f}",
     )

@@ -27,6 +27,7 @@ import contextlib
 import contextvars
 import itertools
 import logging
+import time
 import weakref
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -454,6 +455,7 @@ def _tabulate_finished(request: _Request) -> None:
     Done after each answer, so a cold sync's request holds Arrow rows (one compact table per
     answer) rather than a dict per run until its last SHA is read.
     """
+    started = time.perf_counter()
     finished = [sha for sha in request.runs if request.open_items.get(sha) == 0]
     tables = [
         check_run_table(request.repository, request.runs.pop(sha), request.pr_numbers[sha])
@@ -462,6 +464,8 @@ def _tabulate_finished(request: _Request) -> None:
     tables = [t for t in tables if t.num_rows]
     if tables:
         request.tables.append(pa.concat_tables(tables).combine_chunks())
+    if request.tally is not None:
+        request.tally.parse_seconds += time.perf_counter() - started
 
 
 def _resolve(request: _Request) -> None:
