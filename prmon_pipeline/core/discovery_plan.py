@@ -309,8 +309,8 @@ def route_check_run_targets(
     """Split targets by what reads them cheapest; ``everything`` sends no target to REST.
 
     What each costs: a REST read is one unit when it answers 200 and nothing when a stored
-    ETag answers 304; a GraphQL read is ~0.06 points per SHA (``core.graphql_checks``) however
-    little changed, since GraphQL has no ETags. So:
+    ETag answers 304; a GraphQL read is 1/24 point per SHA in a full query
+    (``core.graphql_queries``) however little changed, since GraphQL has no ETags. So:
 
     * a SHA whose read may be conditional and that has a REST validator goes to REST: the
       periodic sweep of finished checks is free 304s, and so is a quiet running SHA;
@@ -319,7 +319,7 @@ def route_check_run_targets(
       GraphQL read before whose only reason is an update of its PR
       (:attr:`CheckRunTarget.only_changed`: finished checks, which the sweep re-reads);
     * everything else goes to GraphQL: new and moved heads (a REST read would be a 200, one
-      unit; by GraphQL a fifteenth of a point) and SHAs with no validator.
+      unit; by GraphQL a twenty-fourth of a point) and SHAs with no validator.
     """
     rest: list[CheckRunTarget] = []
     graphql: list[CheckRunTarget] = []

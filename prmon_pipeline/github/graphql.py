@@ -2,21 +2,25 @@
 
 Why one reader per client and not one query per repository: the REST PR list already costs
 about one unit per repository and cycle, and a GraphQL query costs at least one point however
-few SHAs it carries. An incremental cycle at 1 % churn over 100 repositories touches ~10 SHAs
-per repository; one query each would double the cycle's cost, while packed 25-50 to a query
-they cost a fifth. So every discovery (``sync.fanout`` runs several repositories at once)
-hands its ``(repository, SHAs)`` to :func:`graphql_reader_for` its client's reader and awaits
-them; the reader's single pump sends one query at a time (GitHub's CPU-time secondary limit
-allows ~60 s of GraphQL work per minute: effectively serial, ``shared/GITHUB-GRAPHQL.md``
-§2.2), each made of whatever items are waiting, from any repositories.
+few SHAs it carries. An incremental cycle at 1 % churn touches a handful of SHAs per
+repository; one query each would cost a point per repository, while 24 SHAs share a point. So
+every repository's sync announces itself to :func:`graphql_reader_for` its client's reader
+(``sync.runner``: the run's repositories before they start, each sync while it runs, its
+discovery while it walks), and discovery hands its ``(repository, SHAs)`` to the reader and
+awaits them. The reader's single pump sends one query at a time (GitHub's CPU-time secondary
+limit allows ~60 s of GraphQL work per minute: effectively serial, ``shared/GITHUB-GRAPHQL.md``
+§2.2), made of whatever items are waiting, from any repositories; a query with room waits
+briefly for announced repositories that will still ask (:meth:`GraphQLCheckReader._linger`).
 
 Batch size is adaptive (§7.3): it starts at :data:`START_ITEMS` items (one item = one SHA's
 first page, or one follow-up page), halves when GitHub says the query was too big or too slow
 (502/504, "timedout", "Something went wrong…", resource limits), retrying only the items that
-failed, and grows by :data:`GROW_ITEMS` after each clean answer up to :data:`MAX_ITEMS`.
-Every query's ``rateLimit.cost`` is logged with its repositories, item count and what is left
-of the pool, so operators can compare it with the cost model, and charged to the repositories
-in it in proportion to their items (so per-repository costs add up to what GitHub charged).
+failed, and grows by :data:`GROW_ITEMS` after each clean answer up to :data:`MAX_ITEMS`. Within
+that size a query is cut where a point buys the most items (``cheapest_prefix``: 24 first pages
+are 1 point, 25 are 2). Every query's ``rateLimit.cost`` is logged with its repositories, item
+count and what is left of the pool, so operators can compare it with the cost model, and
+charged to the repositories in it in proportion to their items (so per-repository costs add up
+to what GitHub charged).
 """
 
 from __future__ import annotations
@@ -42,25 +46,23 @@ from prmon_pipeline.core.errors import (
     PermissionDeniedError,
     TransientGitHubError,
 )
-from prmon_pipeline.core.graphql_checks import (
-    SUITES_PER_PAGE,
-    GraphQLQuery,
-    HeadKey,
-    QueryAnswer,
-    WorkItem,
-    build_query,
-    cheapest_prefix,
-    check_run_table,
-    head_of,
-    parse_answer,
-    predicted_points,
-    predicted_requests,
-)
+from prmon_pipeline.core.graphql_checks import QueryAnswer, check_run_table, parse_answer
 from prmon_pipeline.core.graphql_protocol import (
     SHRINK_STATUSES,
     GraphQLRateLimit,
     graphql_url,
     read_rate_limit,
+)
+from prmon_pipeline.core.graphql_queries import (
+    SUITES_PER_PAGE,
+    GraphQLQuery,
+    HeadKey,
+    WorkItem,
+    build_query,
+    cheapest_prefix,
+    head_of,
+    predicted_points,
+    predicted_requests,
 )
 from prmon_pipeline.core.schemas import CHECK_RUN_SCHEMA
 from prmon_pipeline.github.client import GitHubClient, RequestTally

@@ -16,7 +16,8 @@ from prmon_pipeline.core.discovery_plan import (
 )
 from prmon_pipeline.core.errors import MalformedResponseError
 from prmon_pipeline.core.github_json import parse_check_runs
-from prmon_pipeline.core.graphql_checks import (
+from prmon_pipeline.core.graphql_checks import check_run_table, parse_answer
+from prmon_pipeline.core.graphql_queries import (
     SUITES_PER_PAGE,
     GraphQLQuery,
     HeadKey,
@@ -25,8 +26,6 @@ from prmon_pipeline.core.graphql_checks import (
     WorkItem,
     build_query,
     cheapest_prefix,
-    check_run_table,
-    parse_answer,
     predicted_points,
     predicted_requests,
 )

@@ -15,7 +15,7 @@ import pytest
 from graphql import GraphQLSchema, build_client_schema, parse, validate
 
 import prmon_pipeline
-from prmon_pipeline.core.graphql_checks import HeadKey, RunsPage, SuitesPage, WorkItem, build_query
+from prmon_pipeline.core.graphql_queries import HeadKey, RunsPage, SuitesPage, WorkItem, build_query
 
 SCHEMA_FILE = Path(prmon_pipeline.__file__).parent / "fakehub" / "graphql_schema.json"
 HEAD = HeadKey("o/r", "a" * 40)

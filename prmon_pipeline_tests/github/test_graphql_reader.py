@@ -19,7 +19,7 @@ from prmon_pipeline.core.discovery_plan import (
     graphql_read_at,
     known_pull_requests_from_arrow,
 )
-from prmon_pipeline.core.graphql_checks import HeadKey, build_query
+from prmon_pipeline.core.graphql_queries import HeadKey, build_query
 from prmon_pipeline.core.models import SyncCursors
 from prmon_pipeline.fakehub import World
 from prmon_pipeline.github.client import GitHubClient, GitHubConfig
