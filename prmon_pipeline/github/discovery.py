@@ -65,10 +65,10 @@ from prmon_pipeline.core.schemas import CHECK_RUN_SCHEMA
 from prmon_pipeline.github.client import GitHubClient, GitHubResponse, RequestTally
 from prmon_pipeline.github.graphql import (
     GraphQLCheckReader,
-    GraphQLChecks,
     GraphQLUnavailableError,
     graphql_reader_for,
 )
+from prmon_pipeline.github.graphql_requests import GraphQLChecks
 
 PULLS_PARAMS: Mapping[str, str | int] = {
     "state": "all",

@@ -31,14 +31,8 @@ import contextlib
 import contextvars
 import itertools
 import logging
-import time
 import weakref
-from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any
-
-import pyarrow as pa
 
 from prmon_pipeline.core.discovery_plan import CheckRunTarget
 from prmon_pipeline.core.errors import (
@@ -46,7 +40,7 @@ from prmon_pipeline.core.errors import (
     PermissionDeniedError,
     TransientGitHubError,
 )
-from prmon_pipeline.core.graphql_checks import QueryAnswer, check_run_table, parse_answer
+from prmon_pipeline.core.graphql_checks import QueryAnswer, parse_answer
 from prmon_pipeline.core.graphql_protocol import (
     SHRINK_STATUSES,
     GraphQLRateLimit,
@@ -66,6 +60,13 @@ from prmon_pipeline.core.graphql_queries import (
 )
 from prmon_pipeline.core.schemas import CHECK_RUN_SCHEMA
 from prmon_pipeline.github.client import GitHubClient, RequestTally
+from prmon_pipeline.github.graphql_requests import (
+    CheckRunRequest,
+    GraphQLChecks,
+    fail,
+    fail_all,
+    settle,
+)
 
 START_ITEMS = 25
 MAX_ITEMS = 50
@@ -90,34 +91,6 @@ class GraphQLUnavailableError(GitHubError):
     simulator). ``--api auto`` falls back to REST on it; ``--api graphql`` fails."""
 
 
-@dataclass(frozen=True)
-class GraphQLChecks:
-    """One repository's answer: rows of the SHAs read, and the SHAs GitHub does not know."""
-
-    check_runs: pa.Table
-    read: tuple[str, ...]
-    gone: tuple[str, ...]
-
-
-@dataclass
-class _Request:
-    """One discovery's SHAs, waiting or in flight; resolved once every item is answered."""
-
-    repository: str
-    pr_numbers: dict[str, tuple[int, ...]]
-    tally: RequestTally | None
-    done: asyncio.Future[GraphQLChecks]
-    walker: object | None = None
-    """The announced sync that asked (see ``GraphQLCheckReader.walking``), if any."""
-    waiting: deque[WorkItem] = field(default_factory=deque)
-    open_items: dict[str, int] = field(default_factory=dict)
-    runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    """Runs of SHAs still being read (more pages to come), as REST-shaped dicts."""
-    tables: list[pa.Table] = field(default_factory=list)
-    """Rows of the SHAs read completely."""
-    gone: list[str] = field(default_factory=list)
-
-
 class GraphQLCheckReader:
     """Reads check runs of head SHAs by GraphQL for every repository of one client."""
 
@@ -136,7 +109,7 @@ class GraphQLCheckReader:
         self.unavailable: GraphQLUnavailableError | None = None
         self.fell_back: set[str] = set()
         """Repositories already told (once, in the log) that they read check runs by REST."""
-        self._requests: list[_Request] = []
+        self._requests: list[CheckRunRequest] = []
         self._pump: asyncio.Task[None] | None = None
         self._shrinks_at_one = 0
         self._walkers: set[object] = set()
@@ -222,7 +195,7 @@ class GraphQLCheckReader:
         if not targets:
             return GraphQLChecks(CHECK_RUN_SCHEMA.empty_table(), (), ())
         loop = asyncio.get_running_loop()
-        request = _Request(
+        request = CheckRunRequest(
             repository,
             {t.head_sha: t.pr_numbers for t in targets},
             tally,
@@ -254,7 +227,7 @@ class GraphQLCheckReader:
                 batch = self._take(self.size)
                 if not batch:  # every item answered yet a request open: a bug, never a hang
                     stuck = GitHubError("GraphQL check runs: a request has nothing left to ask")
-                    _fail_all(self._requests, stuck)
+                    fail_all(self._requests, stuck)
                     self._drop_finished()
                     continue
                 await self._send(batch)
@@ -262,7 +235,7 @@ class GraphQLCheckReader:
         except BaseException as exc:
             error = exc if isinstance(exc, Exception) else TransientGitHubError(repr(exc))
             for request in self._requests:
-                _fail(request, error)
+                fail(request, error)
             self._requests.clear()
             if not isinstance(exc, Exception):
                 raise
@@ -306,9 +279,9 @@ class GraphQLCheckReader:
     def _waiting_items(self) -> int:
         return sum(len(r.waiting) for r in self._requests if not r.done.done())
 
-    def _candidates(self, count: int) -> list[tuple[_Request, WorkItem]]:
+    def _candidates(self, count: int) -> list[tuple[CheckRunRequest, WorkItem]]:
         """The next ``count`` waiting items, oldest request first, left in place."""
-        found: list[tuple[_Request, WorkItem]] = []
+        found: list[tuple[CheckRunRequest, WorkItem]] = []
         for request in self._requests:
             if request.done.done():
                 continue
@@ -318,7 +291,7 @@ class GraphQLCheckReader:
                 break
         return found
 
-    def _take(self, count: int) -> list[tuple[_Request, WorkItem]]:
+    def _take(self, count: int) -> list[tuple[CheckRunRequest, WorkItem]]:
         """Up to ``count`` waiting items, cut where a point buys the most (``cheapest_prefix``)."""
         candidates = self._candidates(count)
         taken = candidates[: cheapest_prefix([item for _, item in candidates])]
@@ -329,7 +302,7 @@ class GraphQLCheckReader:
     def _drop_finished(self) -> None:
         self._requests = [r for r in self._requests if not r.done.done()]
 
-    async def _send(self, batch: list[tuple[_Request, WorkItem]]) -> None:
+    async def _send(self, batch: list[tuple[CheckRunRequest, WorkItem]]) -> None:
         query = build_query([item for _, item in batch])
         owners = {id(item): request for request, item in batch}
         requests = list({id(r): r for r, _ in batch}.values())
@@ -342,7 +315,7 @@ class GraphQLCheckReader:
             if error.http_status in SHRINK_STATUSES:
                 self._shrink(batch, str(error))
                 return
-            _fail_all(requests, error)
+            fail_all(requests, error)
             return
         except PermissionDeniedError as error:
             if error.http_status == 404:
@@ -351,12 +324,12 @@ class GraphQLCheckReader:
                     http_status=404,
                 )
                 for request in self._requests:
-                    _fail(request, self.unavailable)
+                    fail(request, self.unavailable)
                 return
-            _fail_all(requests, error)
+            fail_all(requests, error)
             return
         except GitHubError as error:
-            _fail_all(requests, error)
+            fail_all(requests, error)
             return
         reading = read_rate_limit(response.data)
         _log_query(query, len(batch), reading)
@@ -368,7 +341,7 @@ class GraphQLCheckReader:
             self._shrinks_at_one = 0
             self.size = min(self.max_items, self.size + GROW_ITEMS)
 
-    def _shrink(self, items: list[tuple[_Request, WorkItem]], reason: str) -> None:
+    def _shrink(self, items: list[tuple[CheckRunRequest, WorkItem]], reason: str) -> None:
         """Halve the batch size and put ``items`` back first; give up on one item in a row."""
         if self.size == 1:
             self._shrinks_at_one += 1
@@ -379,19 +352,19 @@ class GraphQLCheckReader:
         if self._shrinks_at_one >= SHRINK_ATTEMPTS_AT_ONE:
             self._shrinks_at_one = 0
             error = TransientGitHubError(f"GraphQL query of one SHA still too big: {reason}")
-            _fail_all(list({id(r): r for r, _ in items}.values()), error)
+            fail_all(list({id(r): r for r, _ in items}.values()), error)
             return
         for request, item in reversed(items):
             request.waiting.appendleft(item)
 
     def _charge(
-        self, batch: list[tuple[_Request, WorkItem]], reading: GraphQLRateLimit | None
+        self, batch: list[tuple[CheckRunRequest, WorkItem]], reading: GraphQLRateLimit | None
     ) -> None:
         """Split one query's cost over its repositories by items (largest remainders)."""
         cost = reading.cost if reading else 0
         remaining = reading.remaining if reading else None
         shares: dict[int, int] = {}
-        by_id: dict[int, _Request] = {}
+        by_id: dict[int, CheckRunRequest] = {}
         for request, _ in batch:
             shares[id(request)] = shares.get(id(request), 0) + 1
             by_id[id(request)] = request
@@ -407,15 +380,17 @@ class GraphQLCheckReader:
                 if remaining is not None:
                     request.tally.graphql_remaining = remaining
 
-    def _apply(self, query: GraphQLQuery, answer: QueryAnswer, owners: dict[int, _Request]) -> None:
-        by_head: dict[HeadKey, _Request] = {}
+    def _apply(
+        self, query: GraphQLQuery, answer: QueryAnswer, owners: dict[int, CheckRunRequest]
+    ) -> None:
+        by_head: dict[HeadKey, CheckRunRequest] = {}
         for item in query.aliases.values():
             by_head.setdefault(head_of(item), owners[id(item)])
         failed: set[int] = set()
         for repository, message in answer.repository_errors.items():
             for request in {id(r): r for r in by_head.values()}.values():
                 if request.repository == repository:
-                    _fail(request, GitHubError(message))
+                    fail(request, GitHubError(message))
                     failed.add(id(request))
         retried = {id(i) for i in answer.retry}
         for item in query.aliases.values():
@@ -435,57 +410,7 @@ class GraphQLCheckReader:
             request.open_items[head_of(follow_up).head_sha] += 1
             request.waiting.appendleft(follow_up)
         for request in {id(r): r for r in by_head.values()}.values():
-            _settle(request)
-
-
-def _settle(request: _Request) -> None:
-    """After an answer: tabulate the request's finished SHAs; resolve it when all are."""
-    if request.done.done():
-        return
-    try:
-        _tabulate_finished(request)
-    except GitHubError as error:  # a malformed run fails its repository only
-        _fail(request, error)
-        return
-    if not any(request.open_items.values()):
-        _resolve(request)
-
-
-def _tabulate_finished(request: _Request) -> None:
-    """Turn the runs of every SHA with nothing left to read into one Arrow table.
-
-    Done after each answer, so a cold sync's request holds Arrow rows (one compact table per
-    answer) rather than a dict per run until its last SHA is read.
-    """
-    started = time.perf_counter()
-    finished = [sha for sha in request.runs if request.open_items.get(sha) == 0]
-    tables = [
-        check_run_table(request.repository, request.runs.pop(sha), request.pr_numbers[sha])
-        for sha in finished
-    ]
-    tables = [t for t in tables if t.num_rows]
-    if tables:
-        request.tables.append(pa.concat_tables(tables).combine_chunks())
-    if request.tally is not None:
-        request.tally.parse_seconds += time.perf_counter() - started
-
-
-def _resolve(request: _Request) -> None:
-    tables = request.tables
-    table = pa.concat_tables(tables) if tables else CHECK_RUN_SCHEMA.empty_table()
-    gone = set(request.gone)
-    read = tuple(sha for sha in request.pr_numbers if sha not in gone)
-    request.done.set_result(GraphQLChecks(table, read, tuple(request.gone)))
-
-
-def _fail(request: _Request, error: Exception) -> None:
-    if not request.done.done():
-        request.done.set_exception(error)
-
-
-def _fail_all(requests: Sequence[_Request], error: Exception) -> None:
-    for request in requests:
-        _fail(request, error)
+            settle(request)
 
 
 def _log_query(query: GraphQLQuery, items: int, reading: GraphQLRateLimit | None) -> None:
