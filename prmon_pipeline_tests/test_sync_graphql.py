@@ -91,8 +91,9 @@ def _contents(url: str, name: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataF
     return tuple(f.sort(k) for f, k in zip(frames, keys, strict=True))  # type: ignore[return-value]
 
 
+@pytest.mark.parametrize("api", ["graphql", "auto"])
 def test_rest_and_graphql_leave_identical_warehouses(
-    rest_warehouse: str, graphql_warehouse: str
+    rest_warehouse: str, graphql_warehouse: str, api: ApiMode
 ) -> None:
     """Cold, three incremental cycles and a full sync: equal warehouses, equal to the world.
 
@@ -122,7 +123,7 @@ def test_rest_and_graphql_leave_identical_warehouses(
     for seconds, mode in steps:
         world.advance(seconds)
         _sync_all(rest_warehouse, world, rest, "rest", mode)
-        _sync_all(graphql_warehouse, world, graphql, "graphql", mode)
+        _sync_all(graphql_warehouse, world, graphql, api, mode)
         for name in world.repository_names():
             for by_rest, by_graphql in zip(
                 _contents(rest_warehouse, name), _contents(graphql_warehouse, name), strict=True
