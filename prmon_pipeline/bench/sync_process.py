@@ -21,6 +21,7 @@ import orjson
 
 from prmon_pipeline.allocator_settings import apply_sync_allocator_settings
 from prmon_pipeline.bench.report import STAGES
+from prmon_pipeline.core.models import API_MODES
 from prmon_pipeline.github.client import GitHubClient, GitHubConfig
 from prmon_pipeline.sync import SyncOptions, SyncOutcome, sync_repositories
 from prmon_pipeline.warehouse.connection import connect
@@ -36,6 +37,8 @@ COUNTED = (
     "state_changes",
     "api_requests",
     "api_not_modified",
+    "graphql_points",
+    "graphql_queries",
 )
 
 
@@ -46,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--engine", choices=("direct", "dagster"), default="direct")
     parser.add_argument("--mode", choices=("incremental", "full"), default="incremental")
     parser.add_argument("--concurrency", type=int, default=4, help="repositories at once")
+    parser.add_argument(
+        "--api", choices=API_MODES, default=SyncOptions.api, help="how check runs are read"
+    )
     return parser
 
 
@@ -54,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     apply_sync_allocator_settings()  # as ``prmon sync`` does, so the figure is the CLI's
     with connect(args.database_url, autocommit=True) as conn:
         repositories = [r.full_name for r in list_repositories(conn)]
-    options = SyncOptions(mode=args.mode)
+    options = SyncOptions(mode=args.mode, api=args.api)
     config = GitHubConfig(api_url=args.api_url)  # the client's default bound on requests
     since = datetime.now(UTC)
     started = time.perf_counter()

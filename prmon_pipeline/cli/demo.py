@@ -119,6 +119,9 @@ def _sync(settings: Settings, repositories: list[str], engine: str, title: str) 
         runs = read_sync_runs(conn, since)
         transitions = read_state_transitions(conn, [run.id for run in runs])
     print_table(title, RUN_COLUMNS, [_run_row(run) for run in runs])
+    units = sum(run.api_requests - run.api_not_modified for run in runs)
+    points = sum(run.graphql_points for run in runs)
+    stdout.print(f"{title} spent {units} REST units and {points} GraphQL points")
     if title != "cold sync":
         _print_changes(runs, transitions)
     return bool(runs) and all(run.status == "succeeded" for run in runs)
@@ -135,6 +138,8 @@ RUN_COLUMNS = (
     "transitions",
     "requests",
     "free 304s",
+    "REST units",
+    "GraphQL points",
     "seconds",
 )
 
@@ -151,6 +156,8 @@ def _run_row(run: SyncRunFigures) -> tuple[object, ...]:
         run.state_changes,
         run.api_requests,
         run.api_not_modified,
+        run.api_requests - run.api_not_modified,
+        run.graphql_points,
         f"{run.seconds:.2f}" if run.seconds is not None else "",
     )
 
@@ -171,7 +178,9 @@ def _print_changes(
             f"[bold]{run.full_name}[/bold]: {run.prs_new} new and {run.prs_updated} updated PRs,"
             f" {run.state_changes} state transitions, {run.check_runs_new} new check runs,"
             f" {run.check_runs_updated} check runs progressed or finished;"
-            f" {run.api_requests} API requests, {run.api_not_modified} of them free 304s"
+            f" {run.api_requests} REST requests ({run.api_not_modified} of them free 304s):"
+            f" REST units {run.api_requests - run.api_not_modified},"
+            f" GraphQL points {run.graphql_points} (in {run.graphql_queries} shared queries)"
         )
         mine = [t for t in transitions if t[0] == run.full_name]
         for _, number, before, after in mine[:6]:

@@ -11,7 +11,7 @@ from prmon_pipeline.allocator_settings import apply_sync_allocator_settings
 from prmon_pipeline.cli.output import print_json, print_table, stderr
 from prmon_pipeline.cli.settings import Settings
 from prmon_pipeline.core.errors import ConfigurationError
-from prmon_pipeline.core.models import SyncMode
+from prmon_pipeline.core.models import API_MODES, SyncMode
 from prmon_pipeline.core.repo_key import parse_repo_key
 from prmon_pipeline.github.client import GitHubClient, GitHubConfig
 from prmon_pipeline.sync import SyncOptions, SyncOutcome, sync_repositories
@@ -36,6 +36,7 @@ SUMMARY_COLUMNS = (
     "items skipped",
     "requests",
     "304s",
+    "GraphQL points",
     "seconds",
 )
 
@@ -79,6 +80,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             " and the next sync resumes them"
         ),
     )
+    sync.add_argument(
+        "--api",
+        choices=API_MODES,
+        default=SyncOptions.api,
+        help=(
+            "how check runs are read: GraphQL batches where cheaper and offered, REST 304s for"
+            " the sweep (auto); REST only (rest); GraphQL for every SHA (graphql)"
+        ),
+    )
     sync.add_argument("--json", action="store_true", help="print the figures as JSON")
     sync.set_defaults(handler=sync_command)
 
@@ -106,6 +116,7 @@ def _options(args: argparse.Namespace) -> SyncOptions:
         pr_number=args.pr,
         check_runs_lookback=lookback(args.check_runs_lookback),
         refresh_open_checks=args.refresh_checks,
+        api=args.api,
     )
 
 
@@ -184,6 +195,7 @@ async def _run(
                 f"{outcome.repository}: {figures.prs_seen} PRs and "
                 f"{figures.check_runs_seen} check runs seen in "
                 f"{figures.cost.requests} requests ({figures.cost.not_modified} free 304s)"
+                f" and {figures.cost.graphql_points} GraphQL points"
             )
             if figures.replaced:
                 line += f"; replaced an earlier repository of this name ({figures.replaced})"
@@ -234,5 +246,6 @@ def summary_row(outcome: SyncOutcome) -> tuple[object, ...]:
         counts.item_errors,
         f.cost.requests,
         f.cost.not_modified,
+        f.cost.graphql_points,
         f"{f.total_seconds:.2f}",
     )

@@ -35,8 +35,8 @@ class ApiCost:
     ``requests`` include redirect hops; ``not_modified`` are 304s, which cost no rate limit, so
     ``units`` (what the REST core pool was charged) is their difference. ``parse_seconds`` is
     CPU spent turning bodies into data (JSON decoding and Arrow building). The GraphQL pool is
-    separate on GitHub and counted in points: ``graphql_points`` and ``graphql_remaining``
-    are its fields, zero until a GraphQL reader exists.
+    separate on GitHub and counted in points: ``graphql_points`` (``rateLimit.cost`` summed),
+    ``graphql_remaining`` and ``graphql_queries`` (POSTs to ``/graphql``, not in ``requests``).
     """
 
     requests: int = 0
@@ -50,6 +50,7 @@ class ApiCost:
     rate_limit_reset: int | None = None
     graphql_points: int = 0
     graphql_remaining: int | None = None
+    graphql_queries: int = 0
 
     @property
     def units(self) -> int:
@@ -69,6 +70,7 @@ class ApiCost:
             rate_limit_reset=_latest(self.rate_limit_reset, other.rate_limit_reset),
             graphql_points=self.graphql_points + other.graphql_points,
             graphql_remaining=_lowest(self.graphql_remaining, other.graphql_remaining),
+            graphql_queries=self.graphql_queries + other.graphql_queries,
         )
 
 
@@ -111,6 +113,7 @@ SYNC_RUN_COST_COLUMNS: dict[str, str] = {
     "rate_limit_remaining": "rate_limit_remaining",
     "graphql_points": "graphql_points",
     "graphql_remaining": "graphql_remaining",
+    "graphql_queries": "graphql_queries",
 }
 """``sync_runs`` column → :class:`ApiCost` field."""
 
@@ -149,6 +152,7 @@ def cost_figures(cost: ApiCost) -> dict[str, int | float | None]:
         "rate_limit_remaining": cost.rate_limit_remaining,
         "graphql_points": cost.graphql_points,
         "graphql_remaining": cost.graphql_remaining,
+        "graphql_queries": cost.graphql_queries,
         "seconds_parse": round(cost.parse_seconds, 4),
     }
 

@@ -132,6 +132,10 @@ class CheckRunTarget:
     head_sha: str
     pr_numbers: tuple[int, ...]
     conditional: bool
+    only_changed: bool = False
+    """The one reason to read it: a PR of it was updated (its checks are finished, its head
+    did not move, no sweep asked). Checks change only by a re-run, which GitHub does not
+    signal on the PR, so REST reads these only because a 304 is free; GraphQL need not."""
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,7 @@ def plan_check_run_targets(
     window_start = None if lookback is None else now - lookback
     wanted: set[str] = set()
     unconditional: set[str] = set()
+    other_reason: set[str] = set()
     by_sha: dict[str, list[int]] = {}
     for head in heads:
         by_sha.setdefault(head.head_sha, []).append(head.number)
@@ -195,17 +200,22 @@ def plan_check_run_targets(
         pending = previous is not None and previous.checks_pending
         was_open = previous is not None and previous.state == "open"
         backfill = mode != "incremental" and head.head_sha not in fetched_shas
-        needed = (
+        is_open = head.state == "open" or was_open
+        other = (
             (head.seen and (moved or backfill or mode == "single"))
-            or ((refresh_open or head.changed) and (head.state == "open" or was_open))
+            or (refresh_open and is_open)
             or pending
         )
-        if needed:
+        if other or (head.changed and is_open):
             wanted.add(head.head_sha)
+            if other:
+                other_reason.add(head.head_sha)
             if head.seen and moved:
                 unconditional.add(head.head_sha)
     return [
-        CheckRunTarget(sha, tuple(sorted(by_sha[sha])), sha not in unconditional)
+        CheckRunTarget(
+            sha, tuple(sorted(by_sha[sha])), sha not in unconditional, sha not in other_reason
+        )
         for sha in sorted(wanted)
         if sha not in refused or failure_is_due(refused[sha], now)
     ]
@@ -239,6 +249,92 @@ def _current_heads(
             if k.number not in numbers
         ]
     return heads
+
+
+GRAPHQL_READ = "graphql "
+"""Prefix of the ``check_run_etags`` value of a SHA read by GraphQL, followed by when.
+
+GraphQL has no conditional requests, and an ETag cannot be invented. The entry marks the SHA
+as fetched (full mode's back-fill skips it: ``fetched_shas``) and says when, so a SHA with
+running checks is not read again within :data:`GRAPHQL_REREAD_AFTER`. It is never sent as
+``If-None-Match`` (:func:`rest_validator`); a real ETag is a quoted string, never this.
+"""
+GRAPHQL_REREAD_AFTER = timedelta(minutes=1)
+"""A SHA read by GraphQL this recently is not read again in this cycle.
+
+A cycle right after another (a retry, a manual sync, the bench's steady cycle) then costs no
+points, as REST's 304s cost no units; any real cadence (minutes) re-reads running checks every
+cycle. The price: a change within a minute of a read is seen one cycle later.
+"""
+
+
+def graphql_read_marker(now: datetime) -> str:
+    """The ``check_run_etags`` value of a SHA GraphQL read at ``now``."""
+    return GRAPHQL_READ + now.isoformat()
+
+
+def graphql_read_at(value: str | None) -> datetime | None:
+    """When GraphQL read the SHA with this cursor value (None: not a GraphQL read)."""
+    if value is None or not value.startswith(GRAPHQL_READ):
+        return None
+    try:
+        return datetime.fromisoformat(value.removeprefix(GRAPHQL_READ))
+    except ValueError:
+        return None
+
+
+def rest_validator(value: str | None) -> str | None:
+    """The REST validators of a cursor value, or None when it holds none (a GraphQL read)."""
+    if not value or value.startswith(GRAPHQL_READ):
+        return None
+    return value
+
+
+@dataclass(frozen=True)
+class CheckRunRoutes:
+    """Which API reads each target this cycle; ``skipped`` are read by GraphQL too recently."""
+
+    rest: list[CheckRunTarget]
+    graphql: list[CheckRunTarget]
+    skipped: list[CheckRunTarget]
+
+
+def route_check_run_targets(
+    targets: Sequence[CheckRunTarget],
+    validators: Mapping[str, str],
+    *,
+    now: datetime,
+    everything: bool = False,
+) -> CheckRunRoutes:
+    """Split targets by what reads them cheapest; ``everything`` sends no target to REST.
+
+    What each costs: a REST read is one unit when it answers 200 and nothing when a stored
+    ETag answers 304; a GraphQL read is 1/24 point per SHA in a full query
+    (``core.graphql_queries``) however little changed, since GraphQL has no ETags. So:
+
+    * a SHA whose read may be conditional and that has a REST validator goes to REST: the
+      periodic sweep of finished checks is free 304s, and so is a quiet running SHA;
+    * a SHA GraphQL read less than :data:`GRAPHQL_REREAD_AFTER` ago is skipped this cycle
+      (what a 304 would have said, at no cost), unless some PR just moved onto it; so is a SHA
+      GraphQL read before whose only reason is an update of its PR
+      (:attr:`CheckRunTarget.only_changed`: finished checks, which the sweep re-reads);
+    * everything else goes to GraphQL: new and moved heads (a REST read would be a 200, one
+      unit; by GraphQL a twenty-fourth of a point) and SHAs with no validator.
+    """
+    rest: list[CheckRunTarget] = []
+    graphql: list[CheckRunTarget] = []
+    skipped: list[CheckRunTarget] = []
+    for target in targets:
+        stored = validators.get(target.head_sha)
+        read_at = graphql_read_at(stored)
+        recent = read_at is not None and now - read_at < GRAPHQL_REREAD_AFTER
+        if target.conditional and not everything and rest_validator(stored) is not None:
+            rest.append(target)
+        elif target.conditional and (recent or (target.only_changed and read_at is not None)):
+            skipped.append(target)
+        else:
+            graphql.append(target)
+    return CheckRunRoutes(rest, graphql, skipped)
 
 
 def encode_check_run_validators(pages: list[tuple[str, str | None]]) -> str | None:

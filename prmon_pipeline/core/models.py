@@ -8,6 +8,11 @@ from typing import Literal
 
 SyncMode = Literal["incremental", "full", "single"]
 ItemKind = Literal["check_runs", "pull_request"]
+ApiMode = Literal["auto", "rest", "graphql"]
+"""How check runs are read: ``rest`` per SHA with ETags; ``graphql`` in batches for every SHA;
+``auto`` per SHA by what is cheaper (``core.discovery_plan.route_check_run_targets``), and
+REST alone where the server has no GraphQL."""
+API_MODES: tuple[ApiMode, ...] = ("auto", "rest", "graphql")
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,8 @@ SYNC_RUN_SELECT: Select = (
     ("state_changes", "s.state_changes"),
     ("api_requests", "s.api_requests"),
     ("api_not_modified", "s.api_not_modified"),
+    ("graphql_points", "s.graphql_points"),
+    ("graphql_queries", "s.graphql_queries"),
     ("seconds", "extract(epoch FROM s.finished_at - s.started_at)::float8"),
     ("error", "s.error"),
 )

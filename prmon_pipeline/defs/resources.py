@@ -106,6 +106,13 @@ class SyncSettings(dg.ConfigurableResource):  # type: ignore[type-arg]  # generi
         default=CHECK_RUNS_LOOKBACK_DAYS,
         description="Closed PRs older than this are not polled for check runs (None or 0: all).",
     )
+    api: str = Field(
+        default="auto",
+        description=(
+            "How check runs are read: auto (GraphQL batches where cheaper and the server has"
+            " GraphQL, REST 304s for the sweep), rest, or graphql."
+        ),
+    )
     freshness_max_age_minutes: int = Field(
         default=int(FRESHNESS_MAX_AGE.total_seconds() // 60),
         description="The freshness check fails when the last success is older.",

@@ -13,6 +13,8 @@ formatted into an exception, a log line or a counter. httpx drops it on redirect
 Budgets: every response's ``x-ratelimit-*`` headers are remembered per credential and pool
 (``x-ratelimit-resource``: ``core``, ``graphql``). With ``max_budget_share`` below 1, a request
 whose pool has less than ``(1 - share) * limit`` left is not sent: :class:`BudgetReservedError`.
+GraphQL queries (:meth:`GitHubClient.post_graphql`) go through the same retries, waits and
+budgets in their own pool; rate-limit waits hold back one credential's one pool.
 """
 
 from __future__ import annotations
@@ -43,9 +45,17 @@ from prmon_pipeline.core.github_protocol import (
     RateLimit,
     backoff_delay,
     classify_response,
+    error_message,
     header_value,
     next_page_url,
     request_headers,
+)
+from prmon_pipeline.core.graphql_protocol import (
+    GRAPHQL_RESOURCE,
+    SHRINK_STATUSES,
+    graphql_body_decision,
+    graphql_url,
+    read_rate_limit,
 )
 from prmon_pipeline.github.app_auth import (
     AppCredentials,
@@ -56,6 +66,8 @@ from prmon_pipeline.github.app_auth import (
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
+CORE_RESOURCE = "core"
+"""The REST pool's ``x-ratelimit-resource`` (GraphQL's is ``graphql``)."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +99,9 @@ class GitHubConfig:
 class RequestTally:
     """Mutable counters; the client updates its own and, optionally, a caller's (per repo).
 
-    The fields are :class:`ApiCost`'s (GraphQL's stay zero here); ``cost()`` freezes them.
+    The fields are :class:`ApiCost`'s; ``cost()`` freezes them. GraphQL queries are counted
+    apart from REST requests (``graphql_queries``), so ``requests - not_modified`` stays the
+    REST pool's units.
     """
 
     requests: int = 0
@@ -101,6 +115,8 @@ class RequestTally:
     graphql_remaining: int | None = None
     parse_seconds: float = 0.0
     """Decoding JSON (the client) and building Arrow tables from it (discovery adds that)."""
+    graphql_points: int = 0
+    graphql_queries: int = 0
 
     def cost(self) -> ApiCost:
         """What was counted so far, as the one frozen shape every later stage uses."""
@@ -160,8 +176,8 @@ class GitHubClient:
         self._rng = rng or random.Random()
         self._limit = asyncio.Semaphore(config.max_concurrency)
         self._tally = RequestTally()
-        self._blocked_until: dict[str, float] = {}
-        """Per credential: no request before this time (a rate-limit wait announced)."""
+        self._blocked_until: dict[tuple[str, str], float] = {}
+        """Per (credential, pool): no request before this time (a rate-limit wait announced)."""
         self._in_flight: dict[tuple[str, str], int] = {}
         limits = httpx.Limits(
             max_connections=config.max_concurrency,
@@ -214,21 +230,47 @@ class GitHubClient:
         2xx or 304, else raises a :class:`GitHubError` subclass whose message starts with
         ``context`` (the repository) and never contains the token.
         """
+        request = _Request("GET", url, params=params, etag=etag)
+        return await self._answered(request, context, tally)
+
+    async def post_graphql(
+        self, payload: Mapping[str, Any], *, context: str = "", tally: RequestTally | None = None
+    ) -> GitHubResponse:
+        """POST one GraphQL query to the endpoint of ``api_url`` (``graphql_url``).
+
+        ``context`` names the owner (or repository) whose credential the query uses. The same
+        retries, back-off and rate-limit waits as :meth:`get`, in the GraphQL pool: a 200
+        whose ``errors`` say rate limited waits like a 403 would (GitHub answers a primary
+        GraphQL limit with 200). A 502/504 is *not* retried here but raised at once as a
+        :class:`TransientGitHubError` with its status: GitHub says the query was too big or
+        too slow, and only the caller can ask for less. The answer's ``rateLimit.cost`` is
+        added to ``graphql_points`` and the query counted in ``graphql_queries``.
+        """
+        request = _Request(
+            "POST", graphql_url(self.config.api_url), json=payload, pool=GRAPHQL_RESOURCE
+        )
+        return await self._answered(request, context, tally)
+
+    async def _answered(
+        self, request: _Request, context: str, tally: RequestTally | None
+    ) -> GitHubResponse:
         tallies = (self._tally,) if tally is None else (self._tally, tally)
-        where = f"{context}: GET {_display_path(url)}" if context else f"GET {_display_path(url)}"
+        shown = f"{request.method} {_display_path(request.url)}"
+        where = f"{context}: {shown}" if context else shown
+        graphql = request.pool == GRAPHQL_RESOURCE
         attempts = _Attempts()
-        owner, repository = request_subject(url, context)
-        budget = (self.credentials.principal(owner), "core")
+        owner, repository = request_subject(request.url, context)
+        budget = (self.credentials.principal(owner), request.pool)
         while True:
-            await self._respect_block(tallies, owner)
+            await self._respect_block(tallies, budget)
             authorization = await self.credentials.authorization(owner, repository)
-            self.check_budget("core", owner, where)  # then counted in flight, with no await between
+            self.check_budget(request.pool, owner, where)  # then in flight, no await between
             status: int | None = None
             self._in_flight[budget] = self._in_flight.get(budget, 0) + 1
             answered = False
             try:
                 response = await self._send(
-                    url, params, etag, tallies, owner=owner, authorization=authorization
+                    request, tallies, owner=owner, authorization=authorization
                 )
                 answered = True
                 status = response.status_code
@@ -236,6 +278,10 @@ class GitHubClient:
                     attempts.reauthorized = self.credentials.invalidate(owner)
                     if attempts.reauthorized:  # an installation token revoked or expired early
                         continue
+                if graphql and status in SHRINK_STATUSES:
+                    raise TransientGitHubError(
+                        f"{where}: {status} {error_message(response.content)}", http_status=status
+                    )
                 decision = classify_response(
                     response.status_code,
                     response.headers,
@@ -245,6 +291,12 @@ class GitHubClient:
                 )
                 ok = decision.outcome is Outcome.OK
                 data = _decode(response.content, response.headers, tallies) if ok else None
+                if ok and graphql:
+                    _count_graphql(data, tallies)
+                    waiting = graphql_body_decision(
+                        data, response.headers, self._clock(), attempts.secondary
+                    )
+                    decision = waiting or decision
             except (httpx.TransportError, _TruncatedBodyError) as exc:
                 decision = Decision(Outcome.RETRY, reason=type(exc).__name__)
             finally:
@@ -253,7 +305,7 @@ class GitHubClient:
                     self._assume_spent(budget)
             if decision.outcome in (Outcome.OK, Outcome.NOT_MODIFIED):
                 return _answer(response, data, tallies)
-            await self._recover(decision, attempts, where, tallies, status, owner=owner)
+            await self._recover(decision, attempts, where, tallies, status, budget=budget)
 
     async def _recover(
         self,
@@ -263,10 +315,10 @@ class GitHubClient:
         tallies: tuple[RequestTally, ...],
         status: int | None = None,
         *,
-        owner: str | None = None,
+        budget: tuple[str, str] = ("token", CORE_RESOURCE),
     ) -> None:
-        """Back off, or schedule a rate-limit wait (for ``owner``'s credential), or raise the
-        terminal error.
+        """Back off, or schedule a rate-limit wait (of ``budget``: a credential's pool), or
+        raise the terminal error.
 
         Terminal errors carry ``status`` as ``http_status`` (a 404 is a
         :class:`PermissionDeniedError`, a 422 a plain :class:`GitHubError`), so a caller can
@@ -301,8 +353,7 @@ class GitHubClient:
                     decision.wait_seconds,
                 )
             until = self._clock() + decision.wait_seconds
-            key = self.credentials.principal(owner)
-            self._blocked_until[key] = max(self._blocked_until.get(key, 0.0), until)
+            self._blocked_until[budget] = max(self._blocked_until.get(budget, 0.0), until)
         elif decision.outcome is Outcome.PERMISSION:
             raise PermissionDeniedError(
                 f"{where}: {decision.reason} (no access, or it does not exist; not retried)",
@@ -312,15 +363,17 @@ class GitHubClient:
             raise GitHubError(f"{where}: {decision.reason}", http_status=status)
 
     async def _respect_block(
-        self, tallies: tuple[RequestTally, ...], owner: str | None = None
+        self, tallies: tuple[RequestTally, ...], budget: tuple[str, str]
     ) -> None:
-        """Sleep until a rate-limit wait announced by any request of the credential has passed.
+        """Sleep until a rate-limit wait announced by any request of ``budget`` has passed.
 
-        One shared deadline per credential: when one request learns that the token is exhausted
-        (or a secondary limit hit), every concurrent request with that token waits too instead
-        of hammering GitHub; another owner's installation token is not held back.
+        One shared deadline per (credential, pool): when one request learns that the token is
+        exhausted (or a secondary limit hit), every concurrent request with that token in that
+        pool waits too instead of hammering GitHub; another owner's installation token is not
+        held back, and REST (``core``) and GraphQL, separate primary pools, do not hold back
+        each other.
         """
-        delay = self._blocked_until.get(self.credentials.principal(owner), 0.0) - self._clock()
+        delay = self._blocked_until.get(budget, 0.0) - self._clock()
         if delay > 0:
             for counts in tallies:
                 counts.waits += 1
@@ -329,24 +382,31 @@ class GitHubClient:
 
     async def _send(
         self,
-        url: str,
-        params: Mapping[str, str | int] | None,
-        etag: str | None,
+        request: _Request,
         tallies: tuple[RequestTally, ...],
         *,
         owner: str | None,
         authorization: str | None,
     ) -> httpx.Response:
-        headers = request_headers(self.config.user_agent, None, etag)
+        headers = request_headers(self.config.user_agent, None, request.etag)
         if authorization:
             headers["Authorization"] = authorization
         async with self._limit:
-            response = await self._http.get(url, params=params, headers=headers)
+            response = await self._http.request(
+                request.method,
+                request.url,
+                params=request.params,
+                json=request.json,
+                headers=headers,
+            )
         hops = 1 + len(response.history)
         for counts in tallies:
-            counts.requests += hops
+            if request.pool == GRAPHQL_RESOURCE:
+                counts.graphql_queries += 1
+            else:
+                counts.requests += hops
             counts.bytes += response.num_bytes_downloaded or len(response.content)
-        self.note_rate_limit(response.headers, owner, tallies)
+        self.note_rate_limit(response.headers, owner, tallies, request.pool)
         return response
 
     async def _send_as_app(self, method: str, url: str, authorization: str) -> httpx.Response:
@@ -357,14 +417,19 @@ class GitHubClient:
             return await self._http.request(method, url, headers=headers)
 
     def note_rate_limit(
-        self, headers: Mapping[str, str], owner: str | None, tallies: tuple[RequestTally, ...]
+        self,
+        headers: Mapping[str, str],
+        owner: str | None,
+        tallies: tuple[RequestTally, ...],
+        pool: str = CORE_RESOURCE,
     ) -> None:
-        """Remember a response's rate-limit reading for its credential and pool, and put it in
-        the tallies (``rate_limit_remaining`` for REST core, ``graphql_remaining``)."""
+        """Remember a response's rate-limit reading for its credential and pool (the header's
+        ``x-ratelimit-resource``, else the request's ``pool``), and put it in the tallies
+        (``rate_limit_remaining`` for REST core, ``graphql_remaining``)."""
         limit = RateLimit.from_headers(headers)
         if limit is None:
             return
-        pool = limit.resource or "core"
+        pool = limit.resource or pool
         key = (self.credentials.principal(owner), pool)
         seen = self.budgets.get(key)
         if (
@@ -374,9 +439,9 @@ class GitHubClient:
         ):
             self.budgets[key] = limit  # answers overtake each other: the lowest is the truth
         for counts in tallies:
-            if pool == "graphql":
+            if pool == GRAPHQL_RESOURCE:
                 counts.graphql_remaining = limit.remaining
-            elif pool == "core":
+            elif pool == CORE_RESOURCE:
                 counts.rate_limit_remaining = limit.remaining
                 counts.rate_limit_reset = limit.reset_epoch
 
@@ -408,6 +473,29 @@ class _Attempts:
     waits: int = 0
     secondary: int = 0
     reauthorized: bool = False
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One request to send (again, on retries): method, URL, and the pool it is charged to."""
+
+    method: str
+    url: str
+    params: Mapping[str, str | int] | None = None
+    etag: str | None = None
+    json: Mapping[str, Any] | None = None
+    pool: str = CORE_RESOURCE
+
+
+def _count_graphql(data: Any, tallies: tuple[RequestTally, ...]) -> None:
+    """Add the answer's ``rateLimit.cost`` (what GitHub charged) to every tally."""
+    reading = read_rate_limit(data)
+    if reading is None:
+        return
+    for counts in tallies:
+        counts.graphql_points += reading.cost
+        if reading.remaining is not None:
+            counts.graphql_remaining = reading.remaining
 
 
 def _answer(

@@ -20,8 +20,10 @@ raised as before.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -36,6 +38,7 @@ from prmon_pipeline.core.discovery_plan import (
     compact,
     decode_check_run_validators,
     encode_check_run_validators,
+    graphql_read_marker,
     latest_per_number,
     newest_updated_at,
     next_check_run_failure,
@@ -43,6 +46,8 @@ from prmon_pipeline.core.discovery_plan import (
     plan_check_run_targets,
     prune_check_run_etags,
     prune_check_run_failures,
+    rest_validator,
+    route_check_run_targets,
     walk_cutoff,
 )
 from prmon_pipeline.core.errors import (
@@ -54,10 +59,16 @@ from prmon_pipeline.core.errors import (
     TransientGitHubError,
 )
 from prmon_pipeline.core.github_json import parse_check_runs, parse_pull_requests
-from prmon_pipeline.core.models import ItemFailure, SyncCursors, SyncMode
+from prmon_pipeline.core.models import ApiMode, ItemFailure, SyncCursors, SyncMode
 from prmon_pipeline.core.repo_key import parse_repo_key
 from prmon_pipeline.core.schemas import CHECK_RUN_SCHEMA
 from prmon_pipeline.github.client import GitHubClient, GitHubResponse, RequestTally
+from prmon_pipeline.github.graphql import (
+    GraphQLCheckReader,
+    GraphQLUnavailableError,
+    graphql_reader_for,
+)
+from prmon_pipeline.github.graphql_requests import GraphQLChecks
 
 PULLS_PARAMS: Mapping[str, str | int] = {
     "state": "all",
@@ -85,6 +96,7 @@ ITEM_STATUSES = frozenset({404, 422})
 """Statuses that, for one SHA's check runs or one PR's GET, mean "this item is gone"."""
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -217,6 +229,7 @@ async def discover_repository(
     on_slice: SliceSink | None = None,
     slice_rows: int = SLICE_PULL_REQUESTS,
     expected_repository_id: int | None = None,
+    api: ApiMode = "rest",
 ) -> DiscoveryResult:
     """Discover one repository's changed PRs and check runs since ``cursors``.
 
@@ -227,95 +240,106 @@ async def discover_repository(
     ``slice_rows`` PRs hands each slice on as it is complete; the result is then the last slice.
     With ``expected_repository_id`` (GitHub's id of the repository mirrored so far), a first
     page showing another id raises :class:`RepositoryReplacedError` before any further request.
+    ``api`` says how check runs are read (:data:`~prmon_pipeline.core.models.ApiMode`); when
+    it may be GraphQL, the discovery is announced to the client's reader for its whole run, so
+    that a query the reader is about to send waits for this repository's SHAs.
     """
     name = str(parse_repo_key(repository))
     if mode == "single" and pr_number is None:
         raise ConfigurationError(f"{name}: single mode needs a pull request number")
     if on_slice is not None and mode == "full":
         raise ConfigurationError(f"{name}: a full sync cannot be handed on in slices")
-    tally = RequestTally()
-    seen = _Seen()
+    walking: AbstractContextManager[None] = (
+        graphql_reader_for(client).walking() if api != "rest" else nullcontext()
+    )
+    with walking:
+        tally = RequestTally()
+        seen = _Seen()
 
-    async def check_runs_of(pull_requests: pa.Table, current: str) -> pa.Table:
-        targets = plan_check_run_targets(
-            pull_requests,
-            known,
-            mode,
-            now=now,
-            lookback=check_runs_lookback,
-            refresh_open=refresh_open_checks,
-            fetched_shas=cursors.check_run_etags.keys(),
-            changed_since=cursors.pulls_watermark if mode == "incremental" else None,
-            failures=cursors.check_run_failures,
-        )
-        runs = _Tables()
-        fetched, failures = await _fetch_all_check_runs(
-            client, current, targets, cursors, tally, runs=runs
-        )
-        check_runs = _concat_runs(runs.tables())
-        seen.fetched += fetched
-        seen.failures += failures
-        seen.heads.update(str(h) for h in pull_requests.column("head_sha").to_pylist())
-        seen.numbers.update(int(str(n)) for n in pull_requests.column("number").to_pylist())
-        seen.pull_requests += pull_requests.num_rows
-        seen.check_runs += check_runs.num_rows
-        seen.check_run_shas += len(targets)
-        return check_runs
+        async def check_runs_of(pull_requests: pa.Table, current: str) -> pa.Table:
+            targets = plan_check_run_targets(
+                pull_requests,
+                known,
+                mode,
+                now=now,
+                lookback=check_runs_lookback,
+                refresh_open=refresh_open_checks,
+                fetched_shas=cursors.check_run_etags.keys(),
+                changed_since=cursors.pulls_watermark if mode == "incremental" else None,
+                failures=cursors.check_run_failures,
+            )
+            runs = _Tables()
+            fetched, failures = await _read_check_runs(
+                client, current, targets, cursors, now=now, tally=tally, runs=runs, api=api
+            )
+            check_runs = _concat_runs(runs.tables())
+            seen.fetched += fetched
+            seen.failures += failures
+            seen.heads.update(str(h) for h in pull_requests.column("head_sha").to_pylist())
+            seen.numbers.update(int(str(n)) for n in pull_requests.column("number").to_pylist())
+            seen.pull_requests += pull_requests.num_rows
+            seen.check_runs += check_runs.num_rows
+            seen.check_run_shas += len(targets)
+            return check_runs
 
-    async def hand_on(walk: _Walk) -> None:
-        assert on_slice is not None
+        async def hand_on(walk: _Walk) -> None:
+            assert on_slice is not None
+            pull_requests = latest_per_number(walk.pages.tables())
+            walk.pages = _Tables()
+            await on_slice(DiscoverySlice(pull_requests, await check_runs_of(pull_requests, name)))
+
+        if mode == "single":
+            walk = await _fetch_single(
+                client, name, int(pr_number or 0), tally, expected_repository_id
+            )
+        else:
+            cutoff = (
+                walk_cutoff(cursors.pulls_watermark, overlap) if mode == "incremental" else None
+            )
+            etag = cursors.pulls_etag if mode == "incremental" else None
+            sliced = _Slicing(hand_on, slice_rows) if on_slice is not None else None
+            walk = await _walk_pulls(
+                client,
+                name,
+                etag,
+                cutoff,
+                overlap,
+                tally=tally,
+                sliced=sliced,
+                expected_repository_id=expected_repository_id,
+            )
+        renamed_to = None
+        if walk.moved:
+            renamed_to, walk.repository_id = await _resolve_rename(client, name, tally)
+            _check_identity(name, expected_repository_id, walk.repository_id)
+        if walk.failure is not None:
+            seen.failures.append(walk.failure)
         pull_requests = latest_per_number(walk.pages.tables())
-        walk.pages = _Tables()
-        await on_slice(DiscoverySlice(pull_requests, await check_runs_of(pull_requests, name)))
-
-    if mode == "single":
-        walk = await _fetch_single(client, name, int(pr_number or 0), tally, expected_repository_id)
-    else:
-        cutoff = walk_cutoff(cursors.pulls_watermark, overlap) if mode == "incremental" else None
-        etag = cursors.pulls_etag if mode == "incremental" else None
-        sliced = _Slicing(hand_on, slice_rows) if on_slice is not None else None
-        walk = await _walk_pulls(
-            client,
-            name,
-            etag,
-            cutoff,
-            overlap,
-            tally=tally,
-            sliced=sliced,
-            expected_repository_id=expected_repository_id,
+        check_runs = await check_runs_of(pull_requests, renamed_to or name)
+        if mode != "full":
+            # A PR seen now points at its head now, not at the one the warehouse still holds.
+            seen.heads.update(k.head_sha for n, k in known.items() if n not in seen.numbers)
+        stats = DiscoveryStats(
+            cost=tally.cost(),
+            pull_request_pages=walk.page_count,
+            pull_requests=seen.pull_requests,
+            check_run_shas=seen.check_run_shas,
+            check_run_shas_unchanged=sum(f.unchanged for f in seen.fetched),
+            check_runs=seen.check_runs,
+            item_failures=len(seen.failures),
         )
-    renamed_to = None
-    if walk.moved:
-        renamed_to, walk.repository_id = await _resolve_rename(client, name, tally)
-        _check_identity(name, expected_repository_id, walk.repository_id)
-    if walk.failure is not None:
-        seen.failures.append(walk.failure)
-    pull_requests = latest_per_number(walk.pages.tables())
-    check_runs = await check_runs_of(pull_requests, renamed_to or name)
-    if mode != "full":
-        # A PR seen now points at its head now, not at the one the warehouse still holds.
-        seen.heads.update(k.head_sha for n, k in known.items() if n not in seen.numbers)
-    stats = DiscoveryStats(
-        cost=tally.cost(),
-        pull_request_pages=walk.page_count,
-        pull_requests=seen.pull_requests,
-        check_run_shas=seen.check_run_shas,
-        check_run_shas_unchanged=sum(f.unchanged for f in seen.fetched),
-        check_runs=seen.check_runs,
-        item_failures=len(seen.failures),
-    )
-    return DiscoveryResult(
-        name,
-        mode,
-        pull_requests,
-        check_runs,
-        _next_cursors(cursors, mode, walk, seen, now),
-        stats,
-        renamed_to,
-        walk.unchanged,
-        item_failures=tuple(seen.failures),
-        github_repository_id=walk.repository_id,
-    )
+        return DiscoveryResult(
+            name,
+            mode,
+            pull_requests,
+            check_runs,
+            _next_cursors(cursors, mode, walk, seen, now),
+            stats,
+            renamed_to,
+            walk.unchanged,
+            item_failures=tuple(seen.failures),
+            github_repository_id=walk.repository_id,
+        )
 
 
 @dataclass(frozen=True)
@@ -497,6 +521,88 @@ class _ChecksFetched:
     unchanged: bool
 
 
+async def _read_check_runs(
+    client: GitHubClient,
+    repository: str,
+    targets: list[CheckRunTarget],
+    cursors: SyncCursors,
+    *,
+    now: datetime,
+    tally: RequestTally,
+    runs: _Tables,
+    api: ApiMode,
+) -> tuple[list[_ChecksFetched], list[ItemFailure]]:
+    """Read the targets' check runs by REST, GraphQL or both (see ``route_check_run_targets``).
+
+    The GraphQL share goes to the client's one reader (``github.graphql``), which packs it
+    with other repositories' SHAs. A SHA GraphQL read is recorded as fetched, with when
+    (``graphql_read_marker``, no ETag); targets read too recently are left out (their cursors
+    stay). A SHA whose commit GraphQL does not know is this SHA's failure, as REST's 422
+    "No commit found" is (same back-off). ``auto`` falls back to REST for this repository,
+    logged once, when the server has no GraphQL.
+    """
+    reader = None if api == "rest" else graphql_reader_for(client)
+    if reader is not None and api == "auto" and reader.unavailable is not None:
+        _log_fallback(reader, repository, reader.unavailable)
+        reader = None
+    if reader is None:
+        return await _fetch_all_check_runs(client, repository, targets, cursors, tally, runs=runs)
+    routes = route_check_run_targets(
+        targets, cursors.check_run_etags, now=now, everything=api == "graphql"
+    )
+    by_rest, by_graphql = routes.rest, routes.graphql
+    try:
+        async with asyncio.TaskGroup() as group:
+            rest_task = group.create_task(
+                _fetch_all_check_runs(client, repository, by_rest, cursors, tally, runs=runs)
+            )
+            graphql_task = group.create_task(
+                _graphql_or_none(reader, repository, by_graphql, tally, api=api)
+            )
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0]  # noqa: B904 - the reader's own error, with its traceback
+    fetched, failures = rest_task.result()
+    answer = graphql_task.result()
+    if answer is None:
+        more, refused = await _fetch_all_check_runs(
+            client, repository, by_graphql, cursors, tally, runs=runs
+        )
+        return fetched + more, failures + refused
+    runs.add(answer.check_runs)
+    marker = graphql_read_marker(now)
+    fetched += [_ChecksFetched(sha, marker, False) for sha in answer.read]
+    failures += [
+        ItemFailure("check_runs", sha, 422, f"{repository}: GraphQL: no commit found for {sha}")
+        for sha in answer.gone
+    ]
+    return fetched, failures
+
+
+async def _graphql_or_none(
+    reader: GraphQLCheckReader,
+    repository: str,
+    targets: list[CheckRunTarget],
+    tally: RequestTally,
+    *,
+    api: ApiMode,
+) -> GraphQLChecks | None:
+    """The reader's answer, or None when ``auto`` must fall back to REST (logged once)."""
+    try:
+        return await reader.read(repository, targets, tally)
+    except GraphQLUnavailableError as error:
+        if api != "auto":
+            raise
+        _log_fallback(reader, repository, error)
+        return None
+
+
+def _log_fallback(reader: GraphQLCheckReader, repository: str, error: Exception) -> None:
+    """One clear line per repository and process: its check runs are read by REST."""
+    if repository not in reader.fell_back:
+        reader.fell_back.add(repository)
+        log.warning("%s: %s; reading check runs by REST", repository, error)
+
+
 async def _fetch_all_check_runs(
     client: GitHubClient,
     repository: str,
@@ -520,7 +626,8 @@ async def _fetch_all_check_runs(
 
     async def worker() -> None:
         for target in pending:
-            stored = cursors.check_run_etags.get(target.head_sha) if target.conditional else None
+            stored = rest_validator(cursors.check_run_etags.get(target.head_sha))
+            stored = stored if target.conditional else None
             try:
                 table, result = await _fetch_check_runs(client, repository, target, stored, tally)
             except GitHubError as error:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import timedelta
 
-from prmon_pipeline.core.models import SyncMode
+from prmon_pipeline.core.models import ApiMode, SyncMode
 from prmon_pipeline.github.client import GitHubConfig
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -58,6 +58,9 @@ class SyncOptions:
     dagster_run_id: str | None = None
     load_attempts: int = LOAD_ATTEMPTS
     slice_pull_requests: int = SLICE_PULL_REQUESTS
+    api: ApiMode = "auto"
+    """How check runs are read: ``auto`` (GraphQL batches where they are cheaper and the server
+    has GraphQL, REST 304s for the sweep), ``rest`` or ``graphql``."""
 
     @property
     def sliced(self) -> bool:

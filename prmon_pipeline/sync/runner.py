@@ -22,6 +22,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TypeVar
@@ -32,6 +33,7 @@ from prmon_pipeline.core.errors import BudgetReservedError, RepositoryReplacedEr
 from prmon_pipeline.core.repo_key import parse_repo_key
 from prmon_pipeline.github.client import GitHubClient
 from prmon_pipeline.github.discovery import DiscoveryResult
+from prmon_pipeline.github.graphql import graphql_reader_for
 from prmon_pipeline.warehouse.audit import LoadResult, record_failure
 from prmon_pipeline.warehouse.connection import connect
 from prmon_pipeline.warehouse.repositories import Repository, get_repository
@@ -159,15 +161,47 @@ async def sync_repository(
     The failure is recorded in the warehouse before the error is raised.
     """
     run = RepositoryRun(database_url, repository, options or SyncOptions(), now)
-    state = await run.read_state()
-    discovery, state = await _discover_identified(run, client, state, slices=run.options.sliced)
-    sliced = run.sliced_load
-    if sliced is not None and sliced.started:
-        changeset, load = await run.stage("load", _aborting(sliced, sliced.finish(discovery)))
-    else:
-        changeset = await _changeset(run, state, discovery)
-        load = await _load(run, state, discovery, changeset)
+    with syncing(client, run.options):
+        with announced(client, run.options, run.key):
+            state = await run.read_state()
+            discovery, state = await _discover_identified(
+                run, client, state, slices=run.options.sliced
+            )
+        sliced = run.sliced_load
+        if sliced is not None and sliced.started:
+            changeset, load = await run.stage("load", _aborting(sliced, sliced.finish(discovery)))
+        else:
+            changeset = await _changeset(run, state, discovery)
+            load = await _load(run, state, discovery, changeset)
     return SyncResult(run.figures(discovery, load), changeset, discovery)
+
+
+def announced(client: GitHubClient, options: SyncOptions, key: str) -> AbstractContextManager[None]:
+    """From its start to the end of its discovery, a repository's sync is announced to the
+    client's GraphQL reader (unless check runs are read by REST only), so that the reader's
+    next query waits for this repository's SHAs instead of going out once per repository:
+    repositories synced at once share queries (see ``github.graphql``)."""
+    if options.api == "rest":
+        return nullcontext()
+    return graphql_reader_for(client).walking(key)
+
+
+def syncing(client: GitHubClient, options: SyncOptions) -> AbstractContextManager[None]:
+    """A repository's whole sync, told to the GraphQL reader: one past its discovery (loading)
+    will soon free its place for the next repository of the run (see ``coming``)."""
+    if options.api == "rest":
+        return nullcontext()
+    return graphql_reader_for(client).syncing()
+
+
+def coming(
+    client: GitHubClient, options: SyncOptions | None, keys: list[str]
+) -> AbstractContextManager[None]:
+    """A run's repositories announced to the GraphQL reader before any starts (see
+    ``GraphQLCheckReader.coming``): a group's last query waits for the next group."""
+    if options is not None and options.api == "rest":
+        return nullcontext()
+    return graphql_reader_for(client).coming(keys)
 
 
 async def _discover_identified(
@@ -265,9 +299,10 @@ async def discover_step(
 ) -> tuple[DiscoveryResult, datetime]:
     """Discovery of one repository for the ``pull_requests``/``check_runs`` step."""
     run = RepositoryRun(database_url, key, options)
-    state = await run.read_state()
-    # The step persists the whole discovery for the next step: never stored in slices.
-    discovery, _ = await _discover_identified(run, client, state, slices=False)
+    with announced(client, options, key):
+        state = await run.read_state()
+        # The step persists the whole discovery for the next step: never stored in slices.
+        discovery, _ = await _discover_identified(run, client, state, slices=False)
     return discovery, run.began
 
 
@@ -331,7 +366,8 @@ async def sync_repositories(
         if on_done is not None:
             on_done(_outcome(key, value, error))
 
-    fanout = await for_each_repository(repositories, figures, concurrency, done)
+    with coming(client, options, repositories):
+        fanout = await for_each_repository(repositories, figures, concurrency, done)
     return [_outcome(key, fanout.values.get(key), fanout.errors.get(key)) for key in repositories]
 
 

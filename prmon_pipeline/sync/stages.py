@@ -112,6 +112,7 @@ async def discover(
         on_slice=on_slice,
         slice_rows=options.slice_pull_requests,
         expected_repository_id=state.repository.github_id,
+        api=options.api,
     )
 
 

@@ -97,6 +97,8 @@ class SyncRunFigures:
     state_changes: int
     api_requests: int
     api_not_modified: int
+    graphql_points: int
+    graphql_queries: int
     seconds: float | None
     error: str | None
 

@@ -192,3 +192,25 @@ def test_a_failing_repository_is_recorded_and_exits_1(
 def test_status_with_nothing_registered_is_unhealthy(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "status")
     assert code == 1 and "no repositories registered" in out
+
+
+def test_sync_api_modes_spend_from_their_pools(
+    capsys: pytest.CaptureFixture[str], world: World
+) -> None:
+    """``--api rest`` reads check runs by REST alone; the default (``auto``, GraphQL against
+    fakehub) reads them in GraphQL queries, and the JSON figures say what each pool spent."""
+    repositories = world.repository_names()
+    run(capsys, "repos", "add", *repositories)
+    code, out, err = run(capsys, "sync", repositories[0], "--api", "rest", "--json")
+    assert code == 0, err
+    (rest,) = json.loads(out)
+    assert rest["graphql_points"] == 0 and rest["graphql_queries"] == 0
+    assert rest["api_requests"] > 2  # the list, its re-check and one request per SHA
+    code, out, err = run(capsys, "sync", repositories[1], "--json")
+    assert code == 0, err
+    (auto,) = json.loads(out)
+    assert auto["graphql_points"] >= 1 and auto["graphql_queries"] >= 1
+    assert auto["api_requests"] == 2  # the PR list and its free re-check
+    with pytest.raises(SystemExit) as refused:
+        run(capsys, "sync", repositories[0], "--api", "soap")
+    assert refused.value.code == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +40,8 @@ def test_demo_on_embedded_defaults(tmp_path: Path) -> None:
     assert "cold sync of 2 repositories (dagster)" in out
     assert "incremental sync of 2 repositories (dagster)" in out
     assert "free 304s" in out and "state transitions" in out
+    # Check runs are read by GraphQL against fakehub by default; the summary shows both pools.
+    assert re.search(r"cold sync spent \d+ REST units and [1-9]\d* GraphQL points", out), out
     assert not (home / "pgdata" / "postmaster.pid").exists()  # it stopped what it started
     server = start_embedded(home)
     try:

@@ -133,6 +133,10 @@ def test_without_the_open_pr_sweep_only_changed_or_pending_prs_are_polled() -> N
     assert {t.head_sha for t in swept} == {"same2", "same9", "sha10", "sha11"}
     assert {t.head_sha for t in quiet} == {"same2", "same9", "sha11"}
     assert all(t.conditional for t in quiet)
+    # Read only because their PR was updated (GraphQL may skip them): not the pending one,
+    # and nothing the sweep asked for.
+    assert {t.head_sha for t in quiet if t.only_changed} == {"same2", "same9"}
+    assert not any(t.only_changed for t in swept)
 
 
 def test_known_prs_from_a_warehouse_snapshot() -> None:

@@ -31,7 +31,8 @@ from prmon_pipeline_tests.databases import migrated_throwaway_database
 from prmon_pipeline_tests.ground_truth import warehouse_tables
 from prmon_pipeline_tests.world_truth import expected_check_runs, expected_pull_requests
 
-EXACT = SyncOptions(check_runs_lookback=None, refresh_open_checks=True)
+EXACT = SyncOptions(check_runs_lookback=None, refresh_open_checks=True, api="rest")
+"""REST: the faults below answer REST's check-runs route (GraphQL's: test_sync_graphql)."""
 MINUTE = 60
 
 
