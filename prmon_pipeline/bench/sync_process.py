@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--engine", choices=("direct", "dagster"), default="direct")
     parser.add_argument("--mode", choices=("incremental", "full"), default="incremental")
     parser.add_argument("--concurrency", type=int, default=4, help="repositories at once")
+    parser.add_argument("--api", choices=("auto", "rest", "graphql"), default="auto")
     return parser
 
 
@@ -54,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     apply_sync_allocator_settings()  # as ``prmon sync`` does, so the figure is the CLI's
     with connect(args.database_url, autocommit=True) as conn:
         repositories = [r.full_name for r in list_repositories(conn)]
-    options = SyncOptions(mode=args.mode)
+    options = SyncOptions(mode=args.mode, api=args.api)
     config = GitHubConfig(api_url=args.api_url)  # the client's default bound on requests
     since = datetime.now(UTC)
     started = time.perf_counter()
