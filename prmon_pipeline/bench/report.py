@@ -8,6 +8,7 @@ from typing import Any
 Table = Callable[[str, Sequence[str], Sequence[Sequence[object]]], None]
 
 SCENARIOS = (
+    ("cold_direct_rest", "cold sync (engine, REST only)"),
     ("cold_direct", "cold sync (engine)"),
     ("cold_dagster", "cold sync (Dagster single run)"),
     ("incremental", "incremental cycle (1 % churn)"),
@@ -26,7 +27,11 @@ CYCLE_COLUMNS = (
     "requests",
     "304s",
     "units spent",
+    "GraphQL points",
+    "token-hours",
     "peak RSS MB",
+    "read state s",
+    "read index s",
     "discovery s",
     "(parse s)",
     "snapshot s",
@@ -57,6 +62,8 @@ def cycle_rows(results: dict[str, object]) -> list[list[object]]:
                 figures["github_requests"],
                 figures["github_not_modified"],
                 figures["rate_limit_spent"],
+                figures.get("graphql_points", 0),
+                f"{_num(figures.get('token_hours')):.3f}",
                 figures["peak_rss_mb"],
                 *(stages.get(s, "") for s in STAGES),
             ]
@@ -151,11 +158,20 @@ def target_rows(results: dict[str, object]) -> list[list[object]]:
     check("cold sync peak RSS MB", figure("cold_direct", "peak_rss_mb"), 300, False)
     check("incremental cycle wall s", figure("incremental", "wall_seconds"), 15, False)
     check("steady cycle wall s", figure("steady", "wall_seconds"), 5, False)
-    check("steady cycle rate-limit units", figure("steady", "rate_limit_spent"), 0, False)
+    check("steady cycle units + points", figure("steady", "budget_spent"), 0, False)
+    check("cold sync token-hours", figure("cold_direct", "token_hours"), 1.0, False)
+    check("incremental cycle units + points", figure("incremental", "budget_spent"), 150, False)
     check("huge repository peak RSS MB", figure("huge", "peak_rss_mb"), 500, False)
+    rest = figure("cold_direct_rest", "wall_seconds")
     direct, dagster = figure("cold_direct", "wall_seconds"), figure("cold_dagster", "wall_seconds")
+    if direct and rest:
+        check("cold sync wall, GraphQL / REST only", direct / rest, 0.6, False)
     if direct and dagster:
-        check("Dagster path / engine path", dagster / direct, 1.5, False)
+        check("Dagster path / engine path, wall", dagster / direct, 1.5, False)
+    direct_rss = figure("cold_direct", "peak_rss_mb")
+    dagster_rss = figure("cold_dagster", "peak_rss_mb")
+    if direct_rss and dagster_rss:
+        check("Dagster path / engine path, peak RSS", dagster_rss / direct_rss, 2.0, False)
     baselines = results.get("baselines")
     if isinstance(baselines, dict):
         for key, ours_name, _ in BASELINE_GROUPS:

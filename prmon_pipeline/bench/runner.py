@@ -123,10 +123,18 @@ def bench_database(server_url: str) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+TOKEN_HOUR = 5_000
+"""A personal token's hourly budget in each pool (REST core units, GraphQL points)."""
+
+
 def run_cycle(
-    database_url: str, world: WorldProcess, engine: str, concurrency: int
+    database_url: str, world: WorldProcess, engine: str, concurrency: int, api: str = "auto"
 ) -> dict[str, object]:
-    """One sync cycle of every registered repository in a child process, with GitHub's cost."""
+    """One sync cycle of every registered repository in a child process, with GitHub's cost.
+
+    ``token_hours``: how many hours of one personal token's budget the cycle needs, the pools
+    being separate: the larger of REST units and GraphQL points, over 5,000.
+    """
     world.ask(reset=True)
     command = [
         sys.executable,
@@ -136,6 +144,7 @@ def run_cycle(
         f"--api-url={world.url}",
         f"--engine={engine}",
         f"--concurrency={concurrency}",
+        f"--api={api}",
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
     if done.returncode != 0:
@@ -146,6 +155,11 @@ def run_cycle(
     figures["github_requests"] = github["requests"]
     figures["github_not_modified"] = github["not_modified"]
     figures["rate_limit_spent"] = github["rate_limit_spent"]
+    figures["graphql_points"] = github["graphql_points"]
+    figures["graphql_queries"] = github["graphql_queries"]
+    units, points = int(str(github["rate_limit_spent"])), int(str(github["graphql_points"]))
+    figures["budget_spent"] = units + points
+    figures["token_hours"] = round(max(units, points) / TOKEN_HOUR, 3)
     figures["github_by_status"] = github["by_status"]
     figures["github_by_route"] = github["by_route"]
     return figures
@@ -186,7 +200,8 @@ def _reset_warehouse(database_url: str) -> None:
     with connect(database_url, autocommit=True) as conn:
         conn.execute(
             "TRUNCATE prmon.pull_requests, prmon.check_runs, prmon.pr_state_history,"
-            " prmon.sync_runs, prmon.sync_cursors, prmon.check_run_etags"
+            " prmon.sync_runs, prmon.sync_cursors, prmon.check_run_etags,"
+            " prmon.check_run_failures"
         )
         conn.execute(
             "UPDATE prmon.repositories SET last_success_at = NULL, failure_count = 0,"
@@ -224,7 +239,11 @@ def run_benchmark(server_url: str, config: BenchConfig, say: Say) -> dict[str, o
         )
         results["world_generate_seconds"] = world.generate_seconds
         _register(url, world)
-        say("cold sync (engine)…")
+        say("cold sync (engine, REST only)…")
+        results["cold_direct_rest"] = run_cycle(url, world, "direct", config.concurrency, "rest")
+        results["cold_rest_matches"] = warehouse_matches(url, world)
+        _reset_warehouse(url)
+        say("cold sync (engine, check runs by GraphQL)…")
         results["cold_direct"] = run_cycle(url, world, "direct", config.concurrency)
         results["cold_matches"] = warehouse_matches(url, world)
         if config.dagster:

@@ -4,8 +4,8 @@ The simulator must not share the sync's CPU time or memory figures, so it runs h
 generated, served on a free loopback port (the URL is the first line printed), and then one JSON
 command per input line is answered with one JSON line:
 
-``{"advance": SECONDS}`` evolve the world; ``{"stats": true}`` request counters and rate-limit
-units left; ``{"truth": true}`` each repository's PR count and newest ``updated_at``;
+``{"advance": SECONDS}`` evolve the world; ``{"stats": true}`` request counters, REST units
+and GraphQL points spent; ``{"truth": true}`` each repository's PR count and newest ``updated_at``;
 ``{"reset": true}`` zero the counters and refill the rate limit; ``{"quit": true}``.
 """
 
@@ -76,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "not_modified": counters.not_modified,
                         "rate_limit_remaining": hub.rate_limit_remaining(),
                         "rate_limit_spent": BENCH_RATE_LIMIT - hub.rate_limit_remaining(),
+                        "graphql_points": BENCH_RATE_LIMIT
+                        - hub.rate_limit_remaining(None, "graphql"),
+                        "graphql_queries": counters.graphql_queries,
                         "by_route": dict(counters.by_route),
                         "by_status": {str(k): v for k, v in counters.by_status.items()},
                     }

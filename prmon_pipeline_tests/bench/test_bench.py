@@ -28,8 +28,9 @@ def test_quick_benchmark_produces_every_figure(
     assert main(["bench", "--quick", "--output", str(output)]) == 0
     results = json.loads(output.read_text())
     assert results["cold_matches"] and results["cold_dagster_matches"]
-    assert results["incremental_matches"]
-    for scenario in ("cold_direct", "cold_dagster", "incremental", "steady", "huge"):
+    assert results["cold_rest_matches"] and results["incremental_matches"]
+    scenarios = ("cold_direct_rest", "cold_direct", "cold_dagster", "incremental", "steady", "huge")
+    for scenario in scenarios:
         figures = results[scenario]
         assert figures["wall_seconds"] > 0 and figures["peak_rss_mb"] > 0, scenario
         assert figures["failed"] == [], scenario
@@ -43,6 +44,16 @@ def test_quick_benchmark_produces_every_figure(
     assert 0 < stages["parse"] < stages["discovery"]  # parsing is a part of discovery
     assert results["cold_dagster"]["prs_new"] == 3 * 60
     assert results["steady"]["rate_limit_spent"] == 0
+    assert results["steady"]["budget_spent"] == 0  # neither REST units nor GraphQL points
+    # The REST-only cold sync reads no check run by GraphQL; the default one reads them all so,
+    # in fewer queries than repositories (SHAs of repositories synced at once share queries).
+    rest = results["cold_direct_rest"]
+    assert rest["graphql_points"] == 0 and rest["check_runs_new"] == cold["check_runs_new"]
+    assert 0 < cold["graphql_queries"] and cold["rate_limit_spent"] < rest["rate_limit_spent"]
+    for figures in (rest, cold):
+        units, points = figures["rate_limit_spent"], figures["graphql_points"]
+        assert figures["token_hours"] == round(max(units, points) / 5000, 3)
+        assert figures["budget_spent"] == units + points
     assert results["steady"]["github_requests"] == results["steady"]["github_not_modified"]
     assert results["huge"]["matches"] and results["huge"]["prs_new"] == 2_000
     baselines = results["baselines"]
