@@ -8,6 +8,7 @@ stored digest is stale, so a change here needs a migration that refills them.
 from __future__ import annotations
 
 import hashlib
+import struct
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
+from prmon_pipeline.core.digest_records import decode_digest_records
 from prmon_pipeline.core.digests import (
     DIGESTED_CHECK_RUN_COLUMNS,
     DIGESTED_PULL_REQUEST_COLUMNS,
@@ -26,8 +28,10 @@ from prmon_pipeline.core.digests import (
 )
 from prmon_pipeline.core.normalise import normalise_pull_requests, to_frame
 from prmon_pipeline.core.schemas import (
+    CHECK_RUN_DIGEST_SCHEMA,
     CHECK_RUN_KEY,
     CHECK_RUN_SCHEMA,
+    PULL_REQUEST_DIGEST_SCHEMA,
     PULL_REQUEST_KEY,
     PULL_REQUEST_SCHEMA,
     STORED_CHECK_RUN_SCHEMA,
@@ -209,3 +213,21 @@ def test_stored_rows_carry_the_digest_in_the_stored_schemas() -> None:
     assert runs.schema == STORED_CHECK_RUN_SCHEMA
     assert prs.column("digest")[0].as_py().hex() == PINNED_PULL_REQUESTS[0][2]
     assert runs.column("digest")[0].as_py().hex() == PINNED_CHECK_RUNS[0][2]
+
+
+def test_packed_digest_records_unpack_into_the_digest_schemas() -> None:
+    """Big-endian keys then the digest, fixed width; the all-zero digest (the warehouse's NULL)
+    becomes null, and a value that is not whole records is refused."""
+    digest = bytes(range(16))
+    packed = struct.pack(">qq", 7, 2**40) + digest + struct.pack(">qq", -1, 3) + bytes(16)
+    runs = decode_digest_records([packed[:20], packed[20:]], CHECK_RUN_DIGEST_SCHEMA)
+    assert runs.schema == CHECK_RUN_DIGEST_SCHEMA
+    assert runs.to_pylist() == [
+        {"pr_number": 7, "github_id": 2**40, "digest": digest},
+        {"pr_number": -1, "github_id": 3, "digest": None},
+    ]
+    prs = decode_digest_records([struct.pack(">q", 12) + digest], PULL_REQUEST_DIGEST_SCHEMA)
+    assert prs.to_pylist() == [{"number": 12, "digest": digest}]
+    assert decode_digest_records([], PULL_REQUEST_DIGEST_SCHEMA).num_rows == 0
+    with pytest.raises(ValueError, match="24-byte records"):
+        decode_digest_records([packed], PULL_REQUEST_DIGEST_SCHEMA)

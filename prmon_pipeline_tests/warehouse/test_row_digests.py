@@ -13,11 +13,15 @@ import psycopg
 import pyarrow as pa
 import pytest
 
+from prmon_pipeline.core.changeset import compute_changeset
+from prmon_pipeline.core.changeset_digests import compute_changeset_from_digests
 from prmon_pipeline.core.digests import stored_check_runs, stored_pull_requests
 from prmon_pipeline.core.schemas import CHECK_RUN_SCHEMA, PULL_REQUEST_SCHEMA
 from prmon_pipeline.warehouse.connection import connect
 from prmon_pipeline.warehouse.migrations import SQL_DIR, migrate
 from prmon_pipeline.warehouse.repositories import add_repository
+from prmon_pipeline.warehouse.snapshot import read_snapshot, read_snapshot_by_digest
+from prmon_pipeline_tests.core.test_changeset import assert_tables_equal
 from prmon_pipeline_tests.core.test_digests import PINNED_CHECK_RUNS, PINNED_PULL_REQUESTS
 from prmon_pipeline_tests.databases import throwaway_database
 from prmon_pipeline_tests.rows import check_run, check_runs, pull_request, pull_requests
@@ -83,10 +87,20 @@ def warehouse(server_url: str) -> Iterator[str]:
     ICU: the SQL digest must sort labels by byte order as Polars does, whatever the database's
     collation says. The embedded server has no ICU; there that rule goes untested.
     """
+    yield from throwaway_database(server_url, "prmon_test_digests", _icu_options(server_url))
+
+
+def _icu_options(server_url: str) -> str:
+    """``CREATE DATABASE`` options for ICU ``en-US``, or none if the server was built without."""
+    options = " TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+    probe = f"prmon_test_icu_{uuid.uuid4().hex[:12]}"
     with connect(server_url, autocommit=True) as admin:
-        row = admin.execute("SELECT count(*) FROM pg_collation WHERE collprovider = 'i'").fetchone()
-    icu = " TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
-    yield from throwaway_database(server_url, "prmon_test_digests", icu if row and row[0] else "")
+        try:
+            admin.execute(f'CREATE DATABASE "{probe}"{options}')
+        except psycopg.errors.FeatureNotSupported:
+            return ""
+        admin.execute(f'DROP DATABASE "{probe}"')
+    return options
 
 
 def test_the_load_stores_the_digests_that_sql_computes(warehouse: str) -> None:
@@ -142,3 +156,77 @@ def test_migration_008_fills_the_digests_of_rows_stored_before_it(
     expected = _python_digests(prs, runs)
     assert len(expected) == 10
     assert {key: digest for key, (digest, _) in stored.items()} == expected
+
+
+def test_the_digest_first_snapshot_reads_in_full_only_the_rows_that_changed(
+    warehouse: str,
+) -> None:
+    """Two of five PRs and two of five runs changed (one PR only in its label order, which is
+    no change); a PR and a run are new. Only the changed rows are read in full, and the changeset
+    equals the full comparison's on the whole snapshot."""
+    prs, runs = _tricky_pull_requests(), _tricky_check_runs()
+    with connect(warehouse, autocommit=True) as conn:
+        migrate(conn)
+        repository_id = add_repository(conn, f"acme/s-{uuid.uuid4().hex[:6]}").id
+        _load(conn, repository_id, prs, runs)
+        rows = prs.to_pylist()
+        rows[1]["title"] = "edited"
+        rows[2]["labels"] = list(reversed(rows[2]["labels"]))  # a disguise, not a change
+        rows[4]["state"] = "closed"
+        rows[4]["closed_at"] = BEFORE_1970
+        incoming_prs = pull_requests(*rows, pull_request(6))
+        run_rows = runs.to_pylist()
+        run_rows[0]["status"] = "queued"
+        run_rows[3]["output_summary"] = "now set"
+        incoming_runs = check_runs(*run_rows, check_run(6, 60))
+        snapshot = read_snapshot_by_digest(
+            conn, repository_id, [1, 2, 3, 4, 5, 6], incoming_prs, incoming_runs
+        )
+        full_prs, full_runs = read_snapshot(conn, repository_id, [1, 2, 3, 4, 5, 6])
+    assert snapshot.differing_pull_requests.column("number").to_pylist() == [2, 5]
+    read_runs = snapshot.differing_check_runs.select(["pr_number", "github_id"]).to_pylist()
+    assert sorted((r["pr_number"], r["github_id"]) for r in read_runs) == [(1, 10), (4, 13)]
+    assert snapshot.comparison.prs_equal == 3
+    assert snapshot.comparison.check_runs_equal == 3
+    digest_first = compute_changeset_from_digests(
+        snapshot.comparison,
+        snapshot.differing_pull_requests,
+        snapshot.differing_check_runs,
+        "incremental",
+    )
+    full = compute_changeset(incoming_prs, full_prs, incoming_runs, full_runs, "incremental")
+    assert digest_first.summary() == full.summary()
+    for name, table in full.tables().items():
+        assert_tables_equal(digest_first.tables()[name], table)
+    assert digest_first.prs_new.column("number").to_pylist() == [6]
+    assert digest_first.prs_updated.column("number").to_pylist() == [2, 5]
+
+
+def test_a_row_without_its_digest_is_read_in_full_and_found_unchanged(warehouse: str) -> None:
+    """A NULL digest (a row written by something other than prmon's load) is never taken for
+    equal: the row is compared in full, and an identical row is still reported unchanged."""
+    prs, runs = _tricky_pull_requests(), _tricky_check_runs()
+    with connect(warehouse, autocommit=True) as conn:
+        migrate(conn)
+        repository_id = add_repository(conn, f"acme/n-{uuid.uuid4().hex[:6]}").id
+        _load(conn, repository_id, prs, runs)
+        conn.execute(
+            "UPDATE prmon.pull_requests SET digest = NULL WHERE number = 3 AND repository_id = %s",
+            (repository_id,),
+        )
+        conn.execute(
+            "UPDATE prmon.check_runs SET digest = NULL WHERE github_id = 12 AND repository_id = %s",
+            (repository_id,),
+        )
+        snapshot = read_snapshot_by_digest(conn, repository_id, None, prs, runs)
+    assert snapshot.differing_pull_requests.column("number").to_pylist() == [3]
+    assert snapshot.differing_check_runs.column("github_id").to_pylist() == [12]
+    changeset = compute_changeset_from_digests(
+        snapshot.comparison,
+        snapshot.differing_pull_requests,
+        snapshot.differing_check_runs,
+        "full",
+    )
+    assert changeset.is_empty
+    assert changeset.prs_unchanged == prs.num_rows
+    assert changeset.check_runs_unchanged == runs.num_rows
