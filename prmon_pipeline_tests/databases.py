@@ -9,11 +9,14 @@ from prmon_pipeline.warehouse.connection import connect, with_database
 from prmon_pipeline.warehouse.migrations import migrate
 
 
-def throwaway_database(server_url: str, prefix: str) -> Iterator[str]:
-    """Yield the URL of a new database on ``server_url``; drop it when the caller is done."""
+def throwaway_database(server_url: str, prefix: str, options: str = "") -> Iterator[str]:
+    """Yield the URL of a new database on ``server_url``; drop it when the caller is done.
+
+    ``options`` is appended to ``CREATE DATABASE`` (a test's own constant, e.g. a collation).
+    """
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with connect(server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"{options}')
     try:
         yield with_database(server_url, name)
     finally:

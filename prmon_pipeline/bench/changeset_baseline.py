@@ -21,6 +21,7 @@ import polars as pl
 import pyarrow as pa
 
 from prmon_pipeline.core.changeset import compute_changeset
+from prmon_pipeline.core.changeset_digests import compute_changeset_digest_first
 from prmon_pipeline.core.models import SyncMode
 from prmon_pipeline.core.schemas import CHECK_RUN_SCHEMA, PULL_REQUEST_SCHEMA
 
@@ -247,8 +248,11 @@ def measure(inputs: ChangesetInputs, repeats: int = 3) -> tuple[int, float, floa
         inputs.snapshot_check_runs,
         inputs.mode,
     )
-    if compute_changeset(*args).summary() != compute_changeset_baseline(*args).summary():
+    baseline = compute_changeset_baseline(*args).summary()
+    if compute_changeset(*args).summary() != baseline:
         raise AssertionError("the Polars changeset and the dict baseline disagree")
+    if compute_changeset_digest_first(*args).summary() != baseline:
+        raise AssertionError("the digest-first changeset and the dict baseline disagree")
     rows = sum(table.num_rows for table in args[:4] if isinstance(table, pa.Table))
     polars_seconds = best_seconds(lambda: compute_changeset(*args), repeats)
     baseline_seconds = best_seconds(lambda: compute_changeset_baseline(*args), 1)

@@ -26,6 +26,7 @@ from prmon_pipeline.bench.changeset_baseline import (
     synthetic_changeset_inputs,
 )
 from prmon_pipeline.core.changeset import compute_changeset
+from prmon_pipeline.core.changeset_digests import compute_changeset_digest_first
 from prmon_pipeline.warehouse.connection import connect, with_database
 from prmon_pipeline.warehouse.migrations import migrate
 from prmon_pipeline.warehouse.repositories import add_repository, list_repositories
@@ -369,7 +370,11 @@ def measure_changeset(pr_count: int, run_count: int) -> dict[str, object]:
     )
     polars_seconds = best_seconds(lambda: compute_changeset(*args), repeats=3)
     dict_seconds = best_seconds(lambda: compute_changeset_baseline(*args), repeats=1)
-    agree = compute_changeset(*args).summary() == compute_changeset_baseline(*args).summary()
+    baseline = compute_changeset_baseline(*args).summary()
+    agree = (
+        compute_changeset(*args).summary() == baseline
+        and compute_changeset_digest_first(*args).summary() == baseline
+    )
     rows = sum(t.num_rows for t in args[:4] if isinstance(t, pa.Table))
     return {
         "input_rows": rows,

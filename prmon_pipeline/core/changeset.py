@@ -17,11 +17,16 @@ from dataclasses import dataclass
 import polars as pl
 import pyarrow as pa
 
-from prmon_pipeline.core.changeset_check_runs import diff_check_runs, reject_orphan_check_runs
+from prmon_pipeline.core.changeset_check_runs import (
+    CheckRunDiff,
+    diff_check_runs,
+    reject_orphan_check_runs,
+)
 from prmon_pipeline.core.changeset_pull_requests import (
     DELETED_PULL_REQUEST_SCHEMA,
     PR_FIELD_CHANGE_SCHEMA,
     STATE_TRANSITION_SCHEMA,
+    PullRequestDiff,
     diff_pull_requests,
 )
 from prmon_pipeline.core.models import SyncMode
@@ -193,6 +198,11 @@ def compute_changeset(
 
     pull_requests = diff_pull_requests(incoming_pull_requests, snapshot_pull_requests, mode)
     check_runs = diff_check_runs(incoming_runs, snapshot_runs)
+    return assemble_changeset(pull_requests, check_runs)
+
+
+def assemble_changeset(pull_requests: PullRequestDiff, check_runs: CheckRunDiff) -> Changeset:
+    """One changeset of the two halves (the full comparison's, or the digest-first one's)."""
     return Changeset(
         prs_new=pull_requests.new,
         prs_updated=pull_requests.updated,

@@ -13,7 +13,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from prmon_pipeline.core.schemas import CHECK_RUN_SCHEMA, arrow_schema
+from prmon_pipeline.core.digests import stored_check_runs
+from prmon_pipeline.core.schemas import DIGEST_FIELD, STORED_CHECK_RUN_SCHEMA, arrow_schema
 
 PULL_REQUEST_ID_SCHEMA = arrow_schema(
     [
@@ -26,9 +27,10 @@ PULL_REQUEST_ID_SCHEMA = arrow_schema(
 CHECK_RUN_TABLE_COLUMNS: tuple[str, ...] = (
     "repository_id",
     "pull_request_id",
-    *(name for name in CHECK_RUN_SCHEMA.names if name != "pr_number"),
+    *(name for name in STORED_CHECK_RUN_SCHEMA.names if name != "pr_number"),
 )
-"""The columns of ``prmon.check_runs`` a load writes (``id`` and ``synced_at`` are defaults)."""
+"""The columns of ``prmon.check_runs`` a load writes (``id`` and ``synced_at`` are defaults);
+``check_runs`` arrive in ``STORED_CHECK_RUN_SCHEMA``, with their digests."""
 
 
 def check_run_table_rows(
@@ -39,8 +41,11 @@ def check_run_table_rows(
     A hash lookup of each run's number among the PRs', in Arrow, so the run columns pass through
     untouched: a join copies every string (a Polars join and the way back to Arrow took 0.3 s
     on 300k runs, this takes 2 ms). The incoming order is kept (the changeset sorts by PR and
-    run), so the table and its indexes are filled in key order.
+    run), so the table and its indexes are filled in key order. Runs without their ``digest``
+    column get it computed here (``core.digests``).
     """
+    if DIGEST_FIELD.name not in check_runs.column_names:
+        check_runs = stored_check_runs(check_runs)
     positions = pc.index_in(check_runs["pr_number"], value_set=pull_request_ids["number"])
     pull_request_id = pc.take(pull_request_ids["id"], positions)
     repository = pa.repeat(pa.scalar(repository_id, pa.int64()), check_runs.num_rows)

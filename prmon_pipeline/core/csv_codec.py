@@ -9,6 +9,8 @@ needs no extra driver: no Python object is made per row. Two details matter:
   backslash-escaped) and read back through ``array_to_json`` (see :func:`snapshot_select_sql`),
   because CSV has no list type. Booleans travel as 0/1; timestamps go in as ISO 8601 with an
   offset and come out as epoch microseconds, so nothing depends on the server's ``DateStyle``.
+  Binary (``bytea``, the row digests) goes in as ``\\x`` + hex, bytea's hex input format, and
+  comes out through ``encode(…, 'hex')``, so nothing depends on ``bytea_output``.
 """
 
 from __future__ import annotations
@@ -42,7 +44,13 @@ def _csv_ready(field: pa.Field[Any]) -> pl.Expr:
         return pl.col(field.name).cast(pl.Int8)
     if pa.types.is_timestamp(field.type):
         return pl.col(field.name).dt.to_string("%Y-%m-%dT%H:%M:%S%.6f+00:00")
+    if _is_binary(field.type):
+        return (pl.lit("\\x") + pl.col(field.name).bin.encode("hex")).alias(field.name)
     return pl.col(field.name)
+
+
+def _is_binary(arrow_type: pa.DataType) -> bool:
+    return pa.types.is_large_binary(arrow_type) or pa.types.is_binary(arrow_type)
 
 
 def encode_csv(table: pa.Table) -> bytes:
@@ -79,6 +87,8 @@ def snapshot_select_sql(
         elif pa.types.is_timestamp(field.type):
             # numeric epoch (exact in PostgreSQL 14+), scaled to whole microseconds
             expr = f"(extract(epoch FROM {column}) * 1000000)::bigint"
+        elif _is_binary(field.type):
+            expr = f"encode({column}, 'hex')"
         else:
             expr = column
         parts.append(f"{expr} AS {quote_ident(field.name)}")
@@ -101,6 +111,8 @@ def _decoded(field: pa.Field[Any]) -> pl.Expr:
         return column.cast(pl.Boolean)
     if pa.types.is_timestamp(field.type):
         return pl.from_epoch(column, time_unit="us").dt.replace_time_zone("UTC")
+    if _is_binary(field.type):
+        return column.str.decode("hex")
     return column
 
 

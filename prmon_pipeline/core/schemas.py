@@ -95,6 +95,31 @@ CHECK_RUN_SCHEMA = arrow_schema(
 
 CHECK_RUN_KEY = ("pr_number", "github_id")
 
+DIGEST = pa.large_binary()
+DIGEST_FIELD = pa.field("digest", DIGEST)
+"""A stored row's digest of its compared fields (``core.digests``); NULL when unknown, which
+only means "read the full row"."""
+
+STORED_PULL_REQUEST_SCHEMA = PULL_REQUEST_SCHEMA.append(DIGEST_FIELD)
+"""A pull request as the load writes it: the row and its digest."""
+
+STORED_CHECK_RUN_SCHEMA = CHECK_RUN_SCHEMA.append(DIGEST_FIELD)
+"""A check run as the load writes it: the row and its digest."""
+
+PULL_REQUEST_DIGEST_SCHEMA = arrow_schema(
+    [pa.field("number", pa.int64(), nullable=False), DIGEST_FIELD]
+)
+"""What a digest-first snapshot reads of each stored pull request."""
+
+CHECK_RUN_DIGEST_SCHEMA = arrow_schema(
+    [
+        pa.field("pr_number", pa.int64(), nullable=False),
+        pa.field("github_id", pa.int64(), nullable=False),
+        DIGEST_FIELD,
+    ]
+)
+"""What a digest-first snapshot reads of each stored check run."""
+
 PULL_REQUEST_COLUMNS: tuple[str, ...] = tuple(PULL_REQUEST_SCHEMA.names)
 CHECK_RUN_COLUMNS: tuple[str, ...] = tuple(CHECK_RUN_SCHEMA.names)
 

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 
 import pyarrow as pa
 
-from prmon_pipeline.core.schemas import CHECK_RUN_SCHEMA, PULL_REQUEST_SCHEMA
+from prmon_pipeline.core.schemas import STORED_CHECK_RUN_SCHEMA, STORED_PULL_REQUEST_SCHEMA
 from prmon_pipeline.core.state_history import recorded_transition_sql
 
 SCHEMA = "prmon"
@@ -69,6 +69,8 @@ def sql_type(arrow_type: pa.DataType) -> str:
         return "timestamptz"
     if pa.types.is_large_string(arrow_type) or pa.types.is_string(arrow_type):
         return "text"
+    if pa.types.is_large_binary(arrow_type) or pa.types.is_binary(arrow_type):
+        return "bytea"
     if pa.types.is_large_list(arrow_type) or pa.types.is_list(arrow_type):
         return sql_type(arrow_type.value_type) + "[]"
     raise TypeError(f"no PostgreSQL type for Arrow type {arrow_type}")
@@ -104,7 +106,8 @@ def lock_repository_sql() -> str:
 
 
 def _pr_columns() -> list[str]:
-    return list(PULL_REQUEST_SCHEMA.names)
+    """The staged PR columns: the row and its digest (``core.digests``)."""
+    return list(STORED_PULL_REQUEST_SCHEMA.names)
 
 
 def _distinct(columns: list[str], left: str, right: str) -> str:
@@ -124,7 +127,12 @@ def prior_states_sql() -> str:
 
 
 def merge_pull_requests_sql() -> str:
-    """Upsert the staged PRs; newest wins, identical rows are left alone, deletion is undone."""
+    """Upsert the staged PRs; newest wins, identical rows are left alone, deletion is undone.
+
+    The digest is one of the compared columns: equal rows have equal digests, so it changes
+    nothing for them, while a stored row whose digest is NULL or stale gets the right one with
+    its next real change.
+    """
     columns = _pr_columns()
     data_columns = [c for c in columns if c != "number"]
     assignments = ", ".join(f"{quote_ident(c)} = s.{quote_ident(c)}" for c in data_columns)
@@ -217,7 +225,7 @@ def count_new_check_runs_sql() -> str:
 
 def merge_check_runs_sql() -> str:
     """Upsert the staged check runs of PRs that exist; a run never goes back in its life cycle."""
-    columns = [c for c in CHECK_RUN_SCHEMA.names if c != "pr_number"]
+    columns = [c for c in STORED_CHECK_RUN_SCHEMA.names if c != "pr_number"]
     data_columns = [c for c in columns if c != "github_id"]
     assignments = ", ".join(f"{quote_ident(c)} = s.{quote_ident(c)}" for c in data_columns)
     return (

@@ -117,6 +117,9 @@ class SlicedLoad:
     def _store(self, pull_requests: pa.Table, check_runs: pa.Table) -> Changeset:
         conn, load = self._open()
         with self._timed("snapshot"):
+            # The full comparison, not digest-first (``stages.read_discovery_snapshot``): slices
+            # feed a first sync of a large repository, whose rows are new, so digests compared
+            # first would find nothing to skip (and the load digests the rows it writes anyway).
             numbers = touched_numbers(pull_requests, check_runs)
             snapshot_prs, snapshot_runs = read_snapshot(conn, load.repository_id, numbers)
         with self._timed("changeset"):

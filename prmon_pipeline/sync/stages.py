@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from prmon_pipeline.core.changeset import Changeset, compute_changeset
+from prmon_pipeline.core.changeset import Changeset
+from prmon_pipeline.core.changeset_digests import compute_changeset_from_digests
 from prmon_pipeline.core.costs import ApiCost, LoadCounts
 from prmon_pipeline.core.discovery_plan import KnownPullRequest
 from prmon_pipeline.core.errors import BudgetReservedError
@@ -35,7 +36,11 @@ from prmon_pipeline.warehouse.repositories import (
     set_github_id,
 )
 from prmon_pipeline.warehouse.retry import with_transient_retries
-from prmon_pipeline.warehouse.snapshot import read_pull_request_index, read_snapshot
+from prmon_pipeline.warehouse.snapshot import (
+    DigestSnapshot,
+    read_pull_request_index,
+    read_snapshot_by_digest,
+)
 
 from .options import SyncOptions
 
@@ -52,14 +57,6 @@ class RepositoryState:
 
     repository: Repository
     cursors: SyncCursors
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """The stored rows a changeset compares against (the touched PRs, or all in full mode)."""
-
-    pull_requests: pa.Table
-    check_runs: pa.Table
 
 
 def read_state(database_url: str, key: str) -> RepositoryState:
@@ -148,28 +145,35 @@ def touched_numbers(pull_requests: pa.Table, check_runs: pa.Table) -> list[int]:
 
 def read_discovery_snapshot(
     database_url: str, state: RepositoryState, discovery: DiscoveryResult, options: SyncOptions
-) -> Snapshot:
-    """The stored rows of the touched PRs (all rows in full mode), retried on transient errors."""
+) -> DigestSnapshot:
+    """The digests of the touched PRs and their runs (all in full mode), and in full the stored
+    rows whose digest differs from what discovery saw; retried on transient errors.
+
+    Digest-first (``core.changeset_digests``): a re-sync reads and compares in full only what
+    changed.
+    """
     numbers = (
         None
         if options.mode == "full"
         else touched_numbers(discovery.pull_requests, discovery.check_runs)
     )
 
-    def read() -> Snapshot:
+    def read() -> DigestSnapshot:
         with connect(database_url, autocommit=True) as conn:
-            return Snapshot(*read_snapshot(conn, state.repository.id, numbers))
+            return read_snapshot_by_digest(
+                conn, state.repository.id, numbers, discovery.pull_requests, discovery.check_runs
+            )
 
     return with_transient_retries(read, options.load_attempts)
 
 
-def diff(discovery: DiscoveryResult, snapshot: Snapshot, options: SyncOptions) -> Changeset:
+def diff(discovery: DiscoveryResult, snapshot: DigestSnapshot, options: SyncOptions) -> Changeset:
     """The changeset: what discovery saw against what the warehouse holds (pure Polars)."""
-    return compute_changeset(
-        discovery.pull_requests,
-        snapshot.pull_requests,
-        discovery.check_runs,
-        snapshot.check_runs,
+    del discovery  # the snapshot stage digested its rows already (``snapshot.comparison``)
+    return compute_changeset_from_digests(
+        snapshot.comparison,
+        snapshot.differing_pull_requests,
+        snapshot.differing_check_runs,
         options.mode,
     )
 

@@ -26,8 +26,9 @@ from prmon_pipeline.core import sql_text
 from prmon_pipeline.core.check_run_rows import CHECK_RUN_TABLE_COLUMNS, check_run_table_rows
 from prmon_pipeline.core.costs import LoadCounts
 from prmon_pipeline.core.csv_codec import encode_csv
+from prmon_pipeline.core.digests import stored_check_runs, stored_pull_requests
 from prmon_pipeline.core.models import SyncCursors
-from prmon_pipeline.core.schemas import CHECK_RUN_SCHEMA, PULL_REQUEST_SCHEMA
+from prmon_pipeline.core.schemas import STORED_CHECK_RUN_SCHEMA, STORED_PULL_REQUEST_SCHEMA
 from prmon_pipeline.warehouse.audit import (
     LoadResult,
     SyncAudit,
@@ -110,7 +111,13 @@ def begin_load(conn: Conn, repository_id: int, audit: SyncAudit, now: datetime) 
 
 
 def load_rows(conn: Conn, load: OpenLoad, *, pull_requests: pa.Table, check_runs: pa.Table) -> None:
-    """Merge changed PRs (with their state history), then their check runs."""
+    """Merge changed PRs (with their state history), then their check runs.
+
+    Each row is written with its digest (``core.digests``), computed here from the row itself,
+    so no caller can store a row with another row's digest; only changed rows get this far.
+    """
+    pull_requests = stored_pull_requests(pull_requests) if pull_requests.num_rows else pull_requests
+    check_runs = stored_check_runs(check_runs) if check_runs.num_rows else check_runs
     prs_new, prs_updated, state_changes = _merge_pull_requests(conn, pull_requests, load.params)
     runs_new, runs_updated = _write_check_runs(conn, check_runs, load)
     load.prs_new += prs_new
@@ -205,7 +212,7 @@ def _merge_pull_requests(
 ) -> tuple[int, int, int]:
     if pull_requests.num_rows == 0:
         return 0, 0, 0
-    _stage(conn, sql_text.STAGE_PULL_REQUESTS, pull_requests, PULL_REQUEST_SCHEMA)
+    _stage(conn, sql_text.STAGE_PULL_REQUESTS, pull_requests, STORED_PULL_REQUEST_SCHEMA)
     conn.execute(sql_text.drop_temp_table_sql(sql_text.PRIOR_STATES))
     existing = conn.execute(sql_text.prior_states_sql(), params).rowcount
     merged = conn.execute(sql_text.merge_pull_requests_sql(), params).rowcount
@@ -263,7 +270,7 @@ def _merge_check_runs(
     conn: Conn, check_runs: pa.Table, params: dict[str, object]
 ) -> tuple[int, int]:
     """Stage the runs and MERGE them, newest wins; counts from a query and the MERGE's rowcount."""
-    _stage(conn, sql_text.STAGE_CHECK_RUNS, check_runs, CHECK_RUN_SCHEMA)
+    _stage(conn, sql_text.STAGE_CHECK_RUNS, check_runs, STORED_CHECK_RUN_SCHEMA)
     row = conn.execute(sql_text.count_new_check_runs_sql(), params).fetchone()
     new = int(str(row[0])) if row else 0
     merged = conn.execute(sql_text.merge_check_runs_sql(), params).rowcount

@@ -10,6 +10,7 @@ the Polars code under test.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +21,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prmon_pipeline.core.changeset import apply_changeset, compute_changeset
+from prmon_pipeline.core.changeset import Changeset, apply_changeset, compute_changeset
+from prmon_pipeline.core.changeset_digests import compute_changeset_digest_first
 from prmon_pipeline.core.models import SyncMode
 from prmon_pipeline.core.normalise import to_frame
 from prmon_pipeline.core.schemas import (
@@ -33,6 +35,14 @@ from prmon_pipeline.core.schemas import (
 from prmon_pipeline_tests.core.test_changeset import assert_tables_equal
 
 PROPERTY_SETTINGS = settings(max_examples=100, deadline=None)
+ComputeChangeset = Callable[[pa.Table, pa.Table, pa.Table, pa.Table, SyncMode], Changeset]
+BOTH_PATHS = pytest.mark.parametrize(
+    "compute",
+    [compute_changeset, compute_changeset_digest_first],
+    ids=["full_comparison", "digest_first"],
+)
+"""Every property holds for the full comparison and for the digest-first path that replaces it
+(whose warehouse, in memory, returns the snapshot's digests and only the differing rows)."""
 LABELS = ("bug", "ci", "docs", "a,b", 'quote"d', "été")
 EPOCH = datetime(2015, 1, 1, tzinfo=UTC)
 TIMESTAMPS = st.integers(0, 15 * 365 * 86_400 * 10**6).map(
@@ -280,13 +290,14 @@ def sorted_table(rows: list[dict[str, Any]], schema: pa.Schema, key: list[str]) 
 
 
 @pytest.mark.slow
+@BOTH_PATHS
 @PROPERTY_SETTINGS
 @given(scenarios())
 def test_applying_the_changeset_to_the_snapshot_yields_what_github_showed(
-    scenario: Scenario,
+    compute: ComputeChangeset, scenario: Scenario
 ) -> None:
     incoming, snapshot, incoming_runs, snapshot_runs = scenario.tables()
-    changeset = compute_changeset(incoming, snapshot, incoming_runs, snapshot_runs, scenario.mode)
+    changeset = compute(incoming, snapshot, incoming_runs, snapshot_runs, scenario.mode)
 
     prs, runs = apply_changeset(snapshot, snapshot_runs, changeset)
 
@@ -303,12 +314,15 @@ def test_applying_the_changeset_to_the_snapshot_yields_what_github_showed(
 
 
 @pytest.mark.slow
+@BOTH_PATHS
 @PROPERTY_SETTINGS
 @given(scenarios())
-def test_changeset_reports_exactly_what_changed(scenario: Scenario) -> None:
+def test_changeset_reports_exactly_what_changed(
+    compute: ComputeChangeset, scenario: Scenario
+) -> None:
     """No false positives and no misses: each PR and run lands in the one bucket it belongs to."""
     incoming, snapshot, incoming_runs, snapshot_runs = scenario.tables()
-    changeset = compute_changeset(incoming, snapshot, incoming_runs, snapshot_runs, scenario.mode)
+    changeset = compute(incoming, snapshot, incoming_runs, snapshot_runs, scenario.mode)
 
     assert set(changeset.prs_new.column("number").to_pylist()) == scenario.new
     assert set(changeset.prs_updated.column("number").to_pylist()) == scenario.updated
@@ -344,11 +358,14 @@ def test_changeset_reports_exactly_what_changed(scenario: Scenario) -> None:
 
 
 @pytest.mark.slow
+@BOTH_PATHS
 @PROPERTY_SETTINGS
 @given(scenarios(changes=False))
-def test_identical_inputs_yield_an_empty_changeset(scenario: Scenario) -> None:
+def test_identical_inputs_yield_an_empty_changeset(
+    compute: ComputeChangeset, scenario: Scenario
+) -> None:
     incoming, snapshot, incoming_runs, snapshot_runs = scenario.tables()
-    changeset = compute_changeset(incoming, snapshot, incoming_runs, snapshot_runs, scenario.mode)
+    changeset = compute(incoming, snapshot, incoming_runs, snapshot_runs, scenario.mode)
 
     assert changeset.is_empty
     assert changeset.pr_field_changes.num_rows == 0

@@ -41,7 +41,12 @@ def _statements() -> dict[str, str]:
             if name == "delete_repository_state_sql":
                 for table in sql_registry.REPOSITORY_STATE_TABLES:
                     found[f"{name}({table})"] = function(table)
-            elif name in ("snapshot_pull_requests_sql", "snapshot_check_runs_sql"):
+            elif name in (
+                "snapshot_pull_requests_sql",
+                "snapshot_check_runs_sql",
+                "snapshot_pull_request_digests_sql",
+                "snapshot_check_run_digests_sql",
+            ):
                 for staged in (False, True):
                     found[f"{name}({staged})"] = function(numbers_staged=staged)
             elif name == "list_repositories_sql":
@@ -66,7 +71,12 @@ def test_tables_are_quoted_and_values_are_parameters(name: str) -> None:
     assert not re.search(r"(?<![\"'])\bprmon\.", text), "tables go through sql_text.qualified"
     assert "%s" not in text, "named parameters only"
     literals = re.findall(r"'([^']*)'", text)
-    allowed = {*PR_STATES, *CHECK_RUN_STATUSES, *sql_reports.FAILING_CONCLUSIONS}
+    allowed = {
+        *PR_STATES,
+        *CHECK_RUN_STATUSES,
+        *sql_reports.FAILING_CONCLUSIONS,
+        *sql_snapshot.PACKED_DIGEST_LITERALS,
+    }
     assert set(literals) <= allowed, "the only literals are the schema's own constants"
 
 
