@@ -75,7 +75,8 @@ def record_refresh_sql() -> str:
     """A refresh succeeded: when, and what the owner turned out to be."""
     return (
         f"UPDATE {qualified('repository_patterns')} SET last_refreshed_at = %(now)s,"
-        " owner_type = %(owner_type)s, last_error = NULL, last_error_at = NULL"
+        " owner_type = coalesce(%(owner_type)s, owner_type), last_error = NULL,"
+        " last_error_at = NULL"
         " WHERE id = %(pattern_id)s"
     )
 

@@ -25,6 +25,8 @@ class InstallationRepository:
     archived: bool
     fork: bool
     private: bool
+    owner_type: str | None = None
+    """``Organization`` or ``User``: the account the installation is on (``owner.type``)."""
 
 
 async def list_installation_repositories(
@@ -49,6 +51,12 @@ async def list_installation_repositories(
     return found
 
 
+def _owner_type(item: Any) -> str | None:
+    account = item.get("owner") if isinstance(item, dict) else None
+    kind = account.get("type") if isinstance(account, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
 def _repositories(body: Any, owner: str) -> list[InstallationRepository]:
     items = body.get("repositories") if isinstance(body, dict) else None
     if not isinstance(items, list):
@@ -63,6 +71,7 @@ def _repositories(body: Any, owner: str) -> list[InstallationRepository]:
                 archived=bool(item.get("archived", False)),
                 fork=bool(item.get("fork", False)),
                 private=bool(item.get("private", False)),
+                owner_type=_owner_type(item),
             )
             for item in items
         ]

@@ -28,8 +28,6 @@ from prmon_pipeline.github.installation import list_installation_repositories
 
 ORGANIZATION = "Organization"
 USER = "User"
-INSTALLATION = "Installation"
-"""The owner type of a listing read from a GitHub App installation (not told by that endpoint)."""
 ORG_LISTING_PARAMS: dict[str, str | int] = {"type": "all", "per_page": 100}
 USER_LISTING_PARAMS: dict[str, str | int] = {"type": "owner", "per_page": 100}
 """A user's own repositories (``type=all`` would add those they merely collaborate on)."""
@@ -40,7 +38,8 @@ class OwnerListing:
     """The repositories listed for one owner, and whether it is an organisation or a user."""
 
     owner: str
-    owner_type: str
+    owner_type: str | None
+    """``Organization`` or ``User``; None when the listing did not say (an empty installation)."""
     repositories: tuple[ListedRepository, ...]
 
 
@@ -64,7 +63,8 @@ def installation_lister(client: GitHubClient) -> OwnerLister:
             for r in found
         ]
         mine = {r.github_id: r for r in listed if r.key.owner.lower() == owner.lower()}
-        return OwnerListing(owner, INSTALLATION, tuple(mine.values()))
+        kinds = {r.owner_type for r in found} & {ORGANIZATION, USER}
+        return OwnerListing(owner, kinds.pop() if len(kinds) == 1 else None, tuple(mine.values()))
 
     return lister
 

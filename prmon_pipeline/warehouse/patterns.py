@@ -139,7 +139,7 @@ def apply_listing(
     pattern: Pattern,
     listing: Iterable[ListedRepository],
     *,
-    owner_type: str,
+    owner_type: str | None,
     now: datetime,
 ) -> PatternChanges:
     """Bring the registry in line with one listing of the pattern's owner; one transaction."""

@@ -131,3 +131,26 @@ def test_budget_share_defers_and_the_next_sync_completes(
 def _status(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     _, out, _ = run(capsys, "status", "--json")
     return {r["full_name"]: r for r in json.loads(out)["repositories"]}
+
+
+def test_an_owner_pattern_with_a_github_app_registers_the_installation_selection(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, world: World
+) -> None:
+    names = sorted(world.repository_names())
+    selection = (Installation(5, "acme", tuple(names[:-1])),)
+    config = HubConfig(apps={APP_ID: AppSpec(key_pair().public_pem, selection)}, require_auth=True)
+    monkeypatch.setenv("PRMON_GITHUB_APP_ID", str(APP_ID))
+    monkeypatch.setenv("PRMON_GITHUB_APP_PRIVATE_KEY", key_pair().private_pem)
+    with serve(create_app(world, config)) as url:
+        monkeypatch.setenv("PRMON_GITHUB_API_URL", url)
+        code, _, err = run(capsys, "repos", "add", "acme/*", "--json")
+        assert code == 0, err
+        code, out, err = run(capsys, "repos", "list", "--json")
+        assert code == 0, err
+        listed = sorted(row["full_name"] for row in json.loads(out) if row["active"])
+        assert listed == names[:-1]  # what the installation may read, not the organisation
+        code, _, err = run(capsys, "repos", "refresh", "--json")
+        assert code == 0, err
+        code, out, _ = run(capsys, "repos", "list", "--patterns", "--json")
+    (pattern,) = json.loads(out)
+    assert pattern["owner_type"] == "Organization" and pattern["last_error"] is None

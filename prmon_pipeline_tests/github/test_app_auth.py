@@ -23,7 +23,7 @@ from prmon_pipeline.github.app_auth import (
 )
 from prmon_pipeline.github.client import GitHubClient, GitHubConfig, request_subject
 from prmon_pipeline.github.installation import list_installation_repositories
-from prmon_pipeline.github.listing import INSTALLATION, OwnerListing, owner_lister
+from prmon_pipeline.github.listing import ORGANIZATION, OwnerListing, owner_lister
 from prmon_pipeline_tests.github.app_keys import key_pair
 from prmon_pipeline_tests.github.simulation import (
     API,
@@ -323,7 +323,7 @@ def test_with_an_app_an_owner_pattern_lists_what_the_installation_may_read() -> 
             return await owner_lister(client)("acme")
 
     found = asyncio.run(scenario())
-    assert found.owner_type == INSTALLATION
+    assert found.owner_type == ORGANIZATION  # from the listed repositories' owner
     assert sorted(r.full_name for r in found.repositories) == sorted(names[:3])
     assert {r.github_id for r in found.repositories} == {
         world.repository(name)["id"] for name in names[:3]
