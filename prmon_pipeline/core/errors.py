@@ -55,6 +55,12 @@ class PermissionDeniedError(GitHubError):
     """A 401/403/404 that is not a rate limit: never retried, reported per repository."""
 
 
+class AppCredentialError(PermissionDeniedError):
+    """The GitHub App could not get a token for an owner (not installed there, uninstalled,
+    refused): that owner's repositories fail; the endpoint they were going to ask is not at
+    fault (a 404 here says nothing about ``/graphql``)."""
+
+
 class RepositoryReplacedError(GitHubError):
     """``repository`` now names another GitHub repository than the one mirrored so far.
 

@@ -38,9 +38,9 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from prmon_pipeline.core.errors import (
+    AppCredentialError,
     ConfigurationError,
     GitHubError,
-    PermissionDeniedError,
     TransientGitHubError,
 )
 
@@ -117,7 +117,8 @@ def app_credentials(app_id: str, pem: str, source: str = KEY_VARIABLE) -> AppCre
     app_id = app_id.strip()
     if not _APP_ID.match(app_id):
         raise ConfigurationError(
-            f"{APP_ID_VARIABLE} must be the App's numeric id (or its client id), got {app_id!r}"
+            f"{APP_ID_VARIABLE} must be the App's numeric id (or its client id);"
+            f" got {len(app_id)} characters that are neither"  # never echoed: it may be a key
         )
     text = pem.strip()
     if "\n" not in text and "\\n" in text:
@@ -233,7 +234,7 @@ class AppInstallationCredentials:
             if response.status_code != 404:
                 raise self._refused(response, f"GET /{path}")
         where = f"{repository} (owner {owner})" if repository else owner
-        raise PermissionDeniedError(
+        raise AppCredentialError(
             f"GitHub App {self.app.app_id} is not installed on {where}: install it on the"
             " account (Checks, Pull requests, Metadata: read) or remove its repositories",
             http_status=404,
@@ -313,4 +314,4 @@ class AppInstallationCredentials:
             )
         else:
             text = f"{app}: {what} answered HTTP {status}" + (f": {message}" if message else "")
-        return PermissionDeniedError(text, http_status=status)
+        return AppCredentialError(text, http_status=status)

@@ -36,6 +36,7 @@ from collections.abc import Iterator, Sequence
 
 from prmon_pipeline.core.discovery_plan import CheckRunTarget
 from prmon_pipeline.core.errors import (
+    AppCredentialError,
     GitHubError,
     PermissionDeniedError,
     TransientGitHubError,
@@ -332,7 +333,7 @@ class GraphQLCheckReader:
             fail_all(requests, error)
             return
         except PermissionDeniedError as error:
-            if error.http_status == 404:
+            if error.http_status == 404 and not isinstance(error, AppCredentialError):
                 self.unavailable = GraphQLUnavailableError(
                     f"no GraphQL endpoint at {graphql_url(self.client.config.api_url)} (404)",
                     http_status=404,

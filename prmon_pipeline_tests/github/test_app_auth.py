@@ -12,7 +12,12 @@ from typing import Any
 import httpx
 import pytest
 
-from prmon_pipeline.core.errors import ConfigurationError, PermissionDeniedError
+from prmon_pipeline.core.discovery_plan import CheckRunTarget
+from prmon_pipeline.core.errors import (
+    AppCredentialError,
+    ConfigurationError,
+    PermissionDeniedError,
+)
 from prmon_pipeline.fakehub import World
 from prmon_pipeline.fakehub.apps import AppSpec, Installation
 from prmon_pipeline.github import installation
@@ -22,6 +27,8 @@ from prmon_pipeline.github.app_auth import (
     load_app_credentials,
 )
 from prmon_pipeline.github.client import GitHubClient, GitHubConfig, request_subject
+from prmon_pipeline.github.graphql import GraphQLCheckReader
+from prmon_pipeline.github.graphql_requests import GraphQLChecks
 from prmon_pipeline.github.installation import list_installation_repositories
 from prmon_pipeline.github.listing import ORGANIZATION, OwnerListing, owner_lister
 from prmon_pipeline_tests.github.app_keys import key_pair
@@ -344,3 +351,25 @@ def test_without_an_app_an_owner_pattern_lists_the_organisation() -> None:
     found = asyncio.run(scenario())
     assert sorted(r.full_name for r in found.repositories) == sorted(world.repository_names())
     assert app.state.hub.counters.by_route == {"org_repos": 1}
+
+
+def test_an_owner_without_the_app_does_not_turn_graphql_off_for_the_others() -> None:
+    world = small_world(repositories=1, prs_per_repository=5, no_checks_fraction=0.0)
+    clock = FakeClock()
+    app = app_hub(world, clock)  # installed on acme only
+    name = world.repository_names()[0]
+    pr = world.pull_requests(name)[0]
+    target = CheckRunTarget(pr["head"]["sha"], (pr["number"],), conditional=False)
+
+    async def scenario() -> GraphQLChecks:
+        async with app_client(app, clock) as client:
+            reader = GraphQLCheckReader(client, linger_seconds=0)
+            with pytest.raises(AppCredentialError, match="not installed"):
+                await reader.read("elsewhere/gone", [target])
+            found = await reader.read(name, [target])  # still by GraphQL
+            assert reader.unavailable is None
+            return found
+
+    found = asyncio.run(scenario())
+    assert found.read == (target.head_sha,) and found.check_runs.num_rows > 0
+    assert app.state.hub.counters.graphql_queries == 1
