@@ -255,16 +255,13 @@ GRAPHQL_READ = "graphql "
 """Prefix of the ``check_run_etags`` value of a SHA read by GraphQL, followed by when.
 
 GraphQL has no conditional requests, and an ETag cannot be invented. The entry marks the SHA
-as fetched (full mode's back-fill skips it: ``fetched_shas``) and says when, so a SHA with
-running checks is not read again within :data:`GRAPHQL_REREAD_AFTER`. It is never sent as
-``If-None-Match`` (:func:`rest_validator`); a real ETag is a quoted string, never this.
-"""
-GRAPHQL_REREAD_AFTER = timedelta(minutes=1)
-"""A SHA read by GraphQL this recently is not read again in this cycle.
+as fetched (full mode's back-fill skips it: ``fetched_shas``) and says when. It is never sent
+as ``If-None-Match`` (:func:`rest_validator`); a real ETag is a quoted string, never this.
 
-A cycle right after another (a retry, a manual sync, the bench's steady cycle) then costs no
-points, as REST's 304s cost no units; any real cadence (minutes) re-reads running checks every
-cycle. The price: a change within a minute of a read is seen one cycle later.
+A SHA with running checks read by GraphQL is read again every cycle, as REST polls it every
+cycle: GraphQL has no 304, so each poll costs its share of a query (a twenty-fourth of a point)
+where REST's 304 costs nothing. Skipping recent reads by the wall clock was tried and dropped: a
+demo or a bench cycle seconds after the previous one then missed checks that had progressed.
 """
 
 
@@ -303,7 +300,6 @@ def route_check_run_targets(
     targets: Sequence[CheckRunTarget],
     validators: Mapping[str, str],
     *,
-    now: datetime,
     everything: bool = False,
 ) -> CheckRunRoutes:
     """Split targets by what reads them cheapest; ``everything`` sends no target to REST.
@@ -314,9 +310,7 @@ def route_check_run_targets(
 
     * a SHA whose read may be conditional and that has a REST validator goes to REST: the
       periodic sweep of finished checks is free 304s, and so is a quiet running SHA;
-    * a SHA GraphQL read less than :data:`GRAPHQL_REREAD_AFTER` ago is skipped this cycle
-      (what a 304 would have said, at no cost), unless some PR just moved onto it; so is a SHA
-      GraphQL read before whose only reason is an update of its PR
+    * a SHA GraphQL read before whose only reason is an update of its PR is skipped
       (:attr:`CheckRunTarget.only_changed`: finished checks, which the sweep re-reads);
     * everything else goes to GraphQL: new and moved heads (a REST read would be a 200, one
       unit; by GraphQL a twenty-fourth of a point) and SHAs with no validator.
@@ -327,10 +321,9 @@ def route_check_run_targets(
     for target in targets:
         stored = validators.get(target.head_sha)
         read_at = graphql_read_at(stored)
-        recent = read_at is not None and now - read_at < GRAPHQL_REREAD_AFTER
         if target.conditional and not everything and rest_validator(stored) is not None:
             rest.append(target)
-        elif target.conditional and (recent or (target.only_changed and read_at is not None)):
+        elif target.conditional and target.only_changed and read_at is not None:
             skipped.append(target)
         else:
             graphql.append(target)

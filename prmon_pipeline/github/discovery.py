@@ -547,9 +547,7 @@ async def _read_check_runs(
         reader = None
     if reader is None:
         return await _fetch_all_check_runs(client, repository, targets, cursors, tally, runs=runs)
-    routes = route_check_run_targets(
-        targets, cursors.check_run_etags, now=now, everything=api == "graphql"
-    )
+    routes = route_check_run_targets(targets, cursors.check_run_etags, everything=api == "graphql")
     by_rest, by_graphql = routes.rest, routes.graphql
     try:
         async with asyncio.TaskGroup() as group:

@@ -258,7 +258,7 @@ def test_routing_sends_likely_304s_to_rest_and_new_or_unvalidated_heads_to_graph
     targets = [
         CheckRunTarget(A, (1,), conditional=True),  # a REST ETag is stored: a 304 is likely
         CheckRunTarget(B, (2,), conditional=True),  # read by GraphQL 5 minutes ago
-        CheckRunTarget(C, (3,), conditional=True),  # read by GraphQL half a minute ago
+        CheckRunTarget(C, (3,), conditional=True),  # read by GraphQL half a minute ago: again
         CheckRunTarget(d, (4,), conditional=False),  # a PR just moved onto it (read just now)
         CheckRunTarget("e" * 40, (5,), conditional=True),  # never read
     ]
@@ -268,18 +268,18 @@ def test_routing_sends_likely_304s_to_rest_and_new_or_unvalidated_heads_to_graph
         C: graphql_read_marker(now - timedelta(seconds=30)),
         d: graphql_read_marker(now - timedelta(seconds=30)),
     }
-    routes = route_check_run_targets(targets, validators, now=now)
+    routes = route_check_run_targets(targets, validators)
     assert [t.head_sha for t in routes.rest] == [A]
-    assert [t.head_sha for t in routes.graphql] == [B, d, "e" * 40]
-    assert [t.head_sha for t in routes.skipped] == [C]
-    everything = route_check_run_targets(targets, validators, now=now, everything=True)
-    assert everything.rest == [] and [t.head_sha for t in everything.skipped] == [C]
+    assert [t.head_sha for t in routes.graphql] == [B, C, d, "e" * 40]
+    assert routes.skipped == []
+    everything = route_check_run_targets(targets, validators, everything=True)
+    assert everything.rest == [] and everything.skipped == []
     # Finished checks read only because their PR was updated: skipped once GraphQL read them.
     updated = [
         CheckRunTarget(B, (2,), conditional=True, only_changed=True),
         CheckRunTarget("e" * 40, (5,), conditional=True, only_changed=True),
     ]
-    routes = route_check_run_targets(updated, validators, now=now)
+    routes = route_check_run_targets(updated, validators)
     assert [t.head_sha for t in routes.skipped] == [B]
     assert [t.head_sha for t in routes.graphql] == ["e" * 40]
 
