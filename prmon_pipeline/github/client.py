@@ -353,7 +353,12 @@ class GitHubClient:
                     decision.wait_seconds,
                 )
             until = self._clock() + decision.wait_seconds
-            self._blocked_until[budget] = max(self._blocked_until.get(budget, 0.0), until)
+            # A primary limit is one pool's; a secondary limit (per minute, concurrency, CPU
+            # time) is shared by REST and GraphQL, so it holds back both pools of the credential.
+            principal, pool = budget
+            pools = (CORE_RESOURCE, GRAPHQL_RESOURCE) if decision.secondary else (pool,)
+            for key in ((principal, p) for p in pools):
+                self._blocked_until[key] = max(self._blocked_until.get(key, 0.0), until)
         elif decision.outcome is Outcome.PERMISSION:
             raise PermissionDeniedError(
                 f"{where}: {decision.reason} (no access, or it does not exist; not retried)",

@@ -132,3 +132,34 @@ def test_a_rate_limit_wait_holds_back_only_its_own_credential() -> None:
             assert sleeps  # acme's wait still stands
 
     asyncio.run(scenario())
+
+
+def test_a_secondary_limit_holds_back_both_pools_of_the_credential() -> None:
+    """GitHub's secondary limits (requests per minute, concurrency, CPU time) are shared by REST
+    and GraphQL: after a REST request met one, a GraphQL query waits before it is sent."""
+    world = small_world(repositories=1, prs_per_repository=1)
+    clock = FakeClock()
+    app = make_hub(world, clock, secondary_per_minute=1)
+    hub = app.state.hub
+    name = world.repository_names()[0]
+    sent_before_each_wait: list[int] = []
+
+    async def record(seconds: float) -> None:
+        sent_before_each_wait.append(hub.counters.total)  # time does not move
+
+    async def scenario() -> None:
+        config = GitHubConfig(api_url=API, token=TOKEN, max_rate_limit_waits=1)
+        transport = httpx.ASGITransport(app=app)
+        async with GitHubClient(
+            config, transport=transport, sleep=record, clock=clock.time
+        ) as client:
+            await client.get(f"repos/{name}/pulls", context=name)  # the minute's one request
+            with pytest.raises(RateLimitedError):
+                await client.get(f"repos/{name}/pulls", context=name)
+            sent_before_each_wait.clear()
+            sent = hub.counters.total
+            with pytest.raises(RateLimitedError):
+                await client.post_graphql({"query": "{ rateLimit { cost } }"}, context=name)
+            assert sent_before_each_wait[0] == sent  # it waited before sending anything
+
+    asyncio.run(scenario())
