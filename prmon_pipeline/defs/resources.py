@@ -12,6 +12,7 @@ import os
 import dagster as dg
 from pydantic import Field
 
+from prmon_pipeline.core.errors import ConfigurationError
 from prmon_pipeline.github.app_auth import (
     KEY_FILE_VARIABLE,
     AppCredentials,
@@ -67,6 +68,10 @@ class GitHubResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # gene
         api_url = self.api_url or os.environ.get("PRMON_GITHUB_API_URL") or DEFAULT_API_URL
         app: AppCredentials | None
         if self.app_id:
+            if not (self.app_private_key or self.app_private_key_file):
+                raise ConfigurationError(
+                    "the github resource's app_id needs app_private_key or app_private_key_file"
+                )
             pem = self.app_private_key or read_key_file(self.app_private_key_file or "")
             source = "app_private_key" if self.app_private_key else KEY_FILE_VARIABLE
             app = app_credentials(self.app_id, pem, source)

@@ -40,3 +40,9 @@ def test_a_bad_key_in_the_resource_is_one_line() -> None:
     resource = GitHubResource(api_url="http://x", app_id="12", app_private_key="nope")
     with pytest.raises(ConfigurationError, match=r"^app_private_key is not an unencrypted PEM"):
         resource.github_config()
+
+
+def test_an_app_id_without_a_key_is_one_line() -> None:
+    resource = GitHubResource(api_url="http://x", app_id="12")
+    with pytest.raises(ConfigurationError, match=r"app_id needs app_private_key or"):
+        resource.github_config()
