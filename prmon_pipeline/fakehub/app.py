@@ -317,7 +317,7 @@ class Hub:
 
     def _graphql(self, req: Request) -> Result:
         """``POST /graphql``: the endpoint charges the GraphQL pool; counted here."""
-        answer = self.graphql.respond(req.body, req.key)
+        answer = self.graphql.respond(req.body, req.key, self.apps.reader_of(req.token))
         self.counters.graphql_queries += 1
         self.counters.graphql_points += answer.points
         self.counters.graphql_rate_limited += answer.rate_limited

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import secrets
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -269,6 +270,14 @@ class AppAuthority:
             return [n for n in names if n.split("/")[0].lower() == owner]
         wanted = {n.lower() for n in installation.repositories}
         return [n for n in names if n.lower() in wanted]
+
+    def reader_of(self, token: str | None) -> Callable[[str], bool] | None:
+        """For an installation token, whether it may read ``owner/name``; None otherwise."""
+        issued = self.tokens.get(token) if token else None
+        if issued is None:
+            return None
+        installation = issued.installation
+        return lambda name: self._may_read(installation, Target("repo", owner_repo=name))
 
     def _may_read(self, installation: Installation, target: Target) -> bool:
         if target.owner_repo is not None:

@@ -13,6 +13,7 @@ times out (502/504, JSON or HTML, points still charged), and past
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,13 +120,16 @@ class GraphQLEndpoint:
         self.documents = DocumentCache(config.graphql_document_cache_entries)
         self._serial = 0
 
-    def respond(self, body: bytes, key: str | None) -> Answer:
-        """One request body from the caller whose bucket key is ``key``."""
+    def respond(
+        self, body: bytes, key: str | None, may_read: Callable[[str], bool] | None = None
+    ) -> Answer:
+        """One request body from the caller whose bucket key is ``key``; ``may_read`` limits
+        the repositories it sees (an App installation's selection)."""
         try:
             prepared = self._prepare(body)
         except _RefusedError as refused:
             return Answer(Result(refused.status, orjson.dumps({"errors": refused.errors})))
-        return self._charged(prepared, key)
+        return self._charged(prepared, key, may_read)
 
     def _prepare(self, body: bytes) -> _Prepared:
         """Parse, validate, pick the operation, coerce variables and cost the query."""
@@ -157,7 +161,9 @@ class GraphQLEndpoint:
             raise _RefusedError([e.to_json() for e in cost.errors])
         return _Prepared(checked.document, operation, variables, cost)
 
-    def _charged(self, prepared: _Prepared, key: str | None) -> Answer:
+    def _charged(
+        self, prepared: _Prepared, key: str | None, may_read: Callable[[str], bool] | None
+    ) -> Answer:
         """Charge the pool, apply the size faults, then execute."""
         cost = prepared.cost
         bucket = self.primary.bucket(key, "graphql")
@@ -179,6 +185,7 @@ class GraphQLEndpoint:
             dry_run=dry_run,
             resource_nodes=self.config.graphql_resource_limit_nodes,
             subtree_nodes=cost.subtree_nodes,
+            may_read=may_read,
         )
         with self.world.lock:
             out = run_query(prepared.document, _operation_name(prepared.operation), state)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +60,9 @@ class ExecutionState:
     resource_nodes: int | None = None
     subtree_nodes: dict[int, int] = field(default_factory=dict)
     spent_nodes: int = 0
+    may_read: Callable[[str], bool] | None = None
+    """For an App installation's token: whether it may read ``owner/name`` (its selection);
+    None: every repository (a personal token)."""
 
     def spend(self, info: Info) -> None:
         """Charge an alias's declared nodes to the resource budget; refuse past it."""

@@ -98,8 +98,8 @@ def _repository(info: Info, owner: str, name: str, followRenames: bool = True) -
     if repo is None and followRenames:
         moved = world.moved_repository_id(full_name)
         repo = None if moved is None else world.repository_by_id(moved)
-    if repo is None:
-        raise GitHubError(
+    if repo is None or (state.may_read is not None and not state.may_read(repo.full_name)):
+        raise GitHubError(  # GitHub answers alike for a repository the token may not see
             "NOT_FOUND", f"Could not resolve to a Repository with the name '{full_name}'."
         )
     return repository_source(repo)

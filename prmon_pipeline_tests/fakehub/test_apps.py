@@ -197,3 +197,25 @@ def test_the_server_options_configure_one_app(tmp_path: Path) -> None:
     assert spec.installations == (Installation(12, "globex"),)
     with pytest.raises(SystemExit, match="go together"):
         apps_from_arguments(12, None, "acme")
+
+
+def test_graphql_shows_an_installation_token_only_its_selection() -> None:
+    names = World(WorldConfig(seed=3, repositories=2, prs_per_repository=1)).repository_names()
+    client, _, _ = hub_client(2, Installation(9, "acme", (names[0],)))
+    token = installation_token(client)["token"]
+    query = "query($o: String!, $n: String!) { repository(owner: $o, name: $n) { databaseId } }"
+
+    def ask(name: str, headers: dict[str, str]) -> dict[str, Any]:
+        owner, repo = name.split("/")
+        payload = {"query": query, "variables": {"o": owner, "n": repo}}
+        response = client.post("/graphql", json=payload, headers=headers)
+        assert response.status_code == 200
+        body: dict[str, Any] = response.json()
+        return body
+
+    granted = ask(names[0], bearer(token))
+    assert granted["data"]["repository"]["databaseId"] > 0 and "errors" not in granted
+    hidden = ask(names[1], bearer(token))  # as GitHub: alike for missing and not granted
+    assert hidden["data"]["repository"] is None
+    assert [e["type"] for e in hidden["errors"]] == ["NOT_FOUND"]
+    assert ask(names[1], {})["data"]["repository"] is not None  # no token: no selection
