@@ -317,7 +317,7 @@ class GraphQLCheckReader:
     async def _send(self, batch: list[tuple[CheckRunRequest, WorkItem]]) -> None:
         query = build_query([item for _, item in batch])
         owners = {id(item): request for request, item in batch}
-        requests = list({id(r): r for r, _ in batch}.values())
+        requests = _requests_of(batch)
         try:
             accounts = {_owner(name).lower() for name in query.repositories}
             response = await self.client.post_graphql(
@@ -367,7 +367,7 @@ class GraphQLCheckReader:
         if self._shrinks_at_one >= SHRINK_ATTEMPTS_AT_ONE:
             self._shrinks_at_one = 0
             error = TransientGitHubError(f"GraphQL query of one SHA still too big: {reason}")
-            fail_all(list({id(r): r for r, _ in items}.values()), error)
+            fail_all(_requests_of(items), error)
             return
         for request, item in reversed(items):
             request.waiting.appendleft(item)
@@ -426,6 +426,11 @@ class GraphQLCheckReader:
             request.waiting.appendleft(follow_up)
         for request in {id(r): r for r in by_head.values()}.values():
             settle(request)
+
+
+def _requests_of(batch: list[tuple[CheckRunRequest, WorkItem]]) -> list[CheckRunRequest]:
+    """The distinct requests of a batch's items, in order (a request is not hashable)."""
+    return list({id(request): request for request, _ in batch}.values())
 
 
 def _owner(repository: str) -> str:

@@ -62,9 +62,8 @@ def installation_lister(client: GitHubClient) -> OwnerLister:
             ListedRepository(r.github_id, parse_repo_key(r.full_name), r.archived, r.fork)
             for r in found
         ]
-        mine = {r.github_id: r for r in listed if r.key.owner.lower() == owner.lower()}
         kinds = {r.owner_type for r in found} & {ORGANIZATION, USER}
-        return OwnerListing(owner, kinds.pop() if len(kinds) == 1 else None, tuple(mine.values()))
+        return owner_listing(owner, kinds.pop() if len(kinds) == 1 else None, listed)
 
     return lister
 
@@ -129,11 +128,17 @@ async def _walk(
 def listing_from_items(
     owner: str, owner_type: str, items: Iterable[Mapping[str, Any]]
 ) -> OwnerListing:
-    """Repository JSON objects -> the owner's listing (other owners' repositories dropped).
+    """Repository JSON objects -> the owner's listing (other owners' repositories dropped)."""
+    return owner_listing(owner, owner_type, [parse_listed_repository(i, owner) for i in items])
 
-    ``GET /installation/repositories`` lists an installation's repositories, which all belong
-    to its account; the filter keeps a listing honest if a caller merges several.
+
+def owner_listing(
+    owner: str, owner_type: str | None, listed: Iterable[ListedRepository]
+) -> OwnerListing:
+    """The owner's listing: its own repositories, each once (by GitHub id).
+
+    An installation's repositories all belong to its account; the filter keeps a listing honest
+    if a caller merges several, and a repository seen on two pages counts once.
     """
-    parsed = [parse_listed_repository(item, owner) for item in items]
-    by_id = {r.github_id: r for r in parsed if r.key.owner.lower() == owner.lower()}
+    by_id = {r.github_id: r for r in listed if r.key.owner.lower() == owner.lower()}
     return OwnerListing(owner, owner_type, tuple(by_id.values()))
