@@ -65,6 +65,10 @@ def test_arrow_schema_columns_exist_with_matching_types(
         assert columns.get(field.name) == expected, field.name
 
 
+TEXT_IDS = {"dagster_run_id", "guid"}
+"""Identifiers that are not GitHub's integers: Dagster's run id and a webhook delivery's GUID."""
+
+
 def test_all_timestamps_are_timestamptz_and_ids_bigint(db: Conn) -> None:
     rows = db.execute(
         "SELECT table_name, column_name, data_type FROM information_schema.columns"
@@ -75,6 +79,6 @@ def test_all_timestamps_are_timestamptz_and_ids_bigint(db: Conn) -> None:
         (t, c, k)
         for t, c, k in rows
         if (str(c).endswith("_at") and k != "timestamp with time zone")
-        or (str(c).endswith("id") and c != "dagster_run_id" and k != "bigint")
+        or (str(c).endswith("id") and c not in TEXT_IDS and k != "bigint")
     ]
     assert rows and wrong == []
