@@ -67,6 +67,8 @@ def assemble_batch(
         polls = polls | poll
     prs, pr_records, pr_polls = _parse_prs(decoded, repository, verdicts)
     pr_winners, pr_sources, tie_polls = _order(pr_records, verdicts, _pr_tie)
+    for record in pr_winners:
+        verdicts += _applied(record, pr_sources[record.key], "same pull request again")
     runs, run_records, run_polls = _parse_runs(decoded, repository, verdicts)
     run_winners, run_sources, run_ties = _order(run_records, verdicts, _run_tie)
     heads = heads_of_batch(known_heads, prs)
@@ -195,6 +197,14 @@ def _order(
     return winners, sources, polls
 
 
+def _applied(record: _Record, sources: tuple[int, ...], again: str) -> list[DeliveryVerdict]:
+    """The winner applied, the identical records after it duplicates."""
+    return [
+        _outcome(record, "applied", None),
+        *(DeliveryVerdict(d, "duplicate", again) for d in sources[1:]),
+    ]
+
+
 def _outcome(record: _Record, outcome: Outcome, reason: str | None) -> DeliveryVerdict:
     return DeliveryVerdict(record.delivery_id, outcome, reason)
 
@@ -219,11 +229,7 @@ def _attach(  # noqa: PLR0917 - one private step of assemble_batch, its state pa
             indices += [record.index] * len(prs)
             numbers += prs
             attached.append(record.key)
-            verdicts.append(_outcome(record, "applied", None))
-            verdicts += [
-                DeliveryVerdict(d, "duplicate", "same check run again")
-                for d in sources[record.key][1:]
-            ]
+            verdicts += _applied(record, sources[record.key], "same check run again")
             continue
         for delivery_id in sources[record.key]:
             waited = record.received_at is not None and now - record.received_at > PARK_WINDOW
