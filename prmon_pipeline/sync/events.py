@@ -157,7 +157,7 @@ async def apply_repository(
             assert run.repository is not None
             moved = replace(run.repository, owner=key.owner, name=key.name)
             run.repository = replace(moved, full_name=str(key))
-        if one.deliveries < BATCH_DELIVERIES:
+        if one.deliveries < BATCH_DELIVERIES or _only_parked(one):
             break
     if not applied.rounds:
         return None
@@ -165,6 +165,12 @@ async def apply_repository(
     if applied.polls.count:
         await _targeted(run, client, applied, tally, now)
     return _figures(run, applied, tally.cost())
+
+
+def _only_parked(applied: AppliedDeliveries) -> bool:
+    """A full batch of parked check runs only: what follows them is parked too (fresh rows are
+    read first), so another batch would read the same rows again."""
+    return all(v.status == "pending" for v in applied.verdicts)
 
 
 def _applying(run: RepositoryRun, now: Now) -> Callable[[], AppliedDeliveries | None]:

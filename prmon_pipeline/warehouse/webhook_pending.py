@@ -92,11 +92,13 @@ def lock_repository(conn: Conn, repository_id: int) -> None:
 def read_pending(
     conn: Conn, repository: Repository, limit: int = BATCH_DELIVERIES
 ) -> list[PendingDelivery]:
-    """The repository's pending deliveries, oldest first (call under its lock)."""
+    """The repository's pending deliveries, fresh ones before parked ones, each oldest first
+    (call under its lock): parked check runs never crowd fresh deliveries out of a batch."""
     rows = conn.execute(
         "SELECT d.id, d.event, d.action, d.body, d.content_type, d.received_at"
         " FROM prmon.webhook_deliveries d JOIN prmon.repositories r ON r.id = %(id)s"
-        f" WHERE d.status = 'pending' AND {_MATCH} ORDER BY d.id LIMIT %(limit)s",
+        f" WHERE d.status = 'pending' AND {_MATCH}"
+        " ORDER BY d.reason IS NOT NULL, d.id LIMIT %(limit)s",
         {"id": repository.id, "limit": limit},
     ).fetchall()
     return [
