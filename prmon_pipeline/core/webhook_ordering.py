@@ -71,11 +71,14 @@ def assemble_batch(
         verdicts += _applied(record, pr_sources[record.key], "same pull request again")
     runs, run_records, run_polls = _parse_runs(decoded, repository, verdicts)
     run_winners, run_sources, run_ties = _order(run_records, verdicts, _run_tie)
-    heads = heads_of_batch(known_heads, prs)
+    # Only PRs this load stores (or the warehouse holds) may own a run: a PR whose records tie
+    # is polled instead, and its runs wait (parked) until it is stored.
+    winners = prs.take(pa.array(sorted(r.index for r in pr_winners), pa.int64()))
+    heads = heads_of_batch(known_heads, winners)
     check_runs, attached = _attach(runs, run_winners, heads, run_sources, now, verdicts)
     move = _newest_move(decoded.moves, verdicts)
     return EventBatch(
-        pull_requests=prs.take(pa.array(sorted(r.index for r in pr_winners), pa.int64())),
+        pull_requests=winners,
         check_runs=check_runs,
         verdicts=tuple(sorted(verdicts, key=lambda v: v.delivery_id)),
         polls=polls | pr_polls | tie_polls | run_polls | run_ties,

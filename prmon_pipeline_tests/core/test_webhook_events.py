@@ -260,3 +260,12 @@ def test_a_move_to_the_registered_name_is_a_duplicate() -> None:
     assert settled.move is None and settled.verdicts == (
         DeliveryVerdict(1, "duplicate", "same name"),
     )
+
+
+def test_a_run_never_attaches_to_a_pr_that_is_polled_instead_of_loaded() -> None:
+    sha = sha_of(4)  # a new PR whose two records tie: it is polled, so its run waits
+    one, two = pr_object(4, 10, title="one"), pr_object(4, 10, title="two")
+    run = run_object(7, sha, "queued")
+    batch = batch_of([pr_delivery(1, one), pr_delivery(2, two), run_delivery(3, run)])
+    assert batch.pull_requests.num_rows == 0 and batch.check_runs.num_rows == 0
+    assert outcomes(batch)[3] == "parked"
