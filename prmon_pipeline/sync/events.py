@@ -99,6 +99,16 @@ async def apply_pending_deliveries(
     return EventRound(outcomes, unregistered)
 
 
+def repositories_with_deliveries(database_url: str, now: Now = utc_now) -> list[str]:
+    """Registered repositories with deliveries to apply now (fresh ones, or parked check runs
+    that are due), by name: what a sensor launches one events run for. Blocking.
+
+    Deliveries of no registered repository are marked ignored on the way, as a round does.
+    """
+    _, repositories = _pending(database_url, None, now, fresh_only=True)
+    return [r.full_name for r in repositories]
+
+
 def _pending(
     database_url: str, names: list[str] | None, now: Now, *, fresh_only: bool
 ) -> tuple[int, list[Repository]]:

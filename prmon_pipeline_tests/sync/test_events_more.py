@@ -17,7 +17,11 @@ from prmon_pipeline.core.webhook_events import PendingDelivery
 from prmon_pipeline.fakehub import FaultSpec, HubConfig, World, WorldConfig, create_app
 from prmon_pipeline.github.client import GitHubClient, GitHubConfig
 from prmon_pipeline.sync import SyncOptions, SyncOutcome
-from prmon_pipeline.sync.events import apply_continuously, apply_pending_deliveries
+from prmon_pipeline.sync.events import (
+    apply_continuously,
+    apply_pending_deliveries,
+    repositories_with_deliveries,
+)
 from prmon_pipeline.warehouse.connection import connect
 from prmon_pipeline.warehouse.repositories import add_repository, get_repository
 from prmon_pipeline.warehouse.snapshot import read_snapshot
@@ -190,3 +194,13 @@ def test_any_order_and_batching_loads_the_same_rows(
     assert _by_key(runs, run_key).equals(_by_key(expected[1], run_key))
     with connect(shared_warehouse, autocommit=True) as conn:
         assert {s for s, _ in statuses(conn).values()} == {"applied"}
+
+
+def test_the_sensor_sees_repositories_with_fresh_deliveries_only(warehouse: str) -> None:
+    with connect(warehouse, autocommit=True) as conn:
+        add_repository(conn, NAME)
+    assert repositories_with_deliveries(warehouse) == []
+    _receive(warehouse)
+    assert repositories_with_deliveries(warehouse) == [NAME]
+    asyncio.run(apply_pending_deliveries(warehouse, refusing_client(), SyncOptions()))
+    assert repositories_with_deliveries(warehouse) == []
