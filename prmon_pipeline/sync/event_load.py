@@ -24,12 +24,8 @@ from prmon_pipeline.core.costs import ApiCost
 from prmon_pipeline.core.errors import PrmonError
 from prmon_pipeline.core.repo_key import parse_repo_key
 from prmon_pipeline.core.webhook_events import DeliveryVerdict, EventBatch, decode_deliveries
-from prmon_pipeline.core.webhook_ordering import (
-    assemble_batch,
-    attach_by_head,
-    heads_of_batch,
-    settle_with_stored,
-)
+from prmon_pipeline.core.webhook_ordering import assemble_batch, attach_by_head, heads_of_batch
+from prmon_pipeline.core.webhook_settlement import settle_with_stored
 from prmon_pipeline.warehouse.audit import LoadResult, SyncAudit
 from prmon_pipeline.warehouse.connection import connect
 from prmon_pipeline.warehouse.load import begin_load, load_rows

@@ -18,7 +18,8 @@ from prmon_pipeline.core.webhook_events import (
     TargetedPolls,
     decode_deliveries,
 )
-from prmon_pipeline.core.webhook_ordering import assemble_batch, settle_with_stored
+from prmon_pipeline.core.webhook_ordering import assemble_batch
+from prmon_pipeline.core.webhook_settlement import settle_with_stored
 from prmon_pipeline_tests.webhook_objects import (
     REPOSITORY,
     T0,

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from prmon_pipeline.core.changeset import apply_changeset, compute_changeset
 from prmon_pipeline.core.schemas import CHECK_RUN_SCHEMA, PULL_REQUEST_SCHEMA
 from prmon_pipeline.core.webhook_events import PendingDelivery, decode_deliveries
-from prmon_pipeline.core.webhook_ordering import assemble_batch, settle_with_stored
+from prmon_pipeline.core.webhook_ordering import assemble_batch
+from prmon_pipeline.core.webhook_settlement import settle_with_stored
 from prmon_pipeline_tests.webhook_objects import (
     T0,
     pr_delivery,
