@@ -254,7 +254,7 @@ def _route_pull_request(
         return
     pr = payload.get("pull_request")
     if isinstance(pr, dict):
-        decoded.pull_requests.append((delivery.id, pr))
+        decoded.pull_requests.append((delivery.id, _without_removed(action, payload, pr)))
         return
     number = payload.get("number")
     if isinstance(number, int) and not isinstance(number, bool):
@@ -262,6 +262,25 @@ def _route_pull_request(
         decoded.polls.append((delivery.id, poll, f"no pull_request object: poll #{number}"))
     else:
         decoded.verdicts.append(_verdict(delivery, "rejected", "no pull_request object or number"))
+
+
+def _without_removed(action: str, payload: dict[str, Any], pr: dict[str, Any]) -> dict[str, Any]:
+    """The PR of an ``unlabeled``/``unassigned`` delivery without the label or assignee it names.
+
+    Whether GitHub lists the embedded labels/assignees before or after the change is not
+    documented, and the recorded examples still show the removed one (§4.1, §7.3): removing it
+    is right either way.
+    """
+    field, item, key = {
+        "unlabeled": ("labels", "label", "name"),
+        "unassigned": ("assignees", "assignee", "login"),
+    }.get(action, ("", "", ""))
+    removed = payload.get(item) if field else None
+    listed = pr.get(field) if field else None
+    if not isinstance(removed, dict) or not isinstance(listed, list):
+        return pr
+    kept = [x for x in listed if not (isinstance(x, dict) and x.get(key) == removed.get(key))]
+    return {**pr, field: kept}
 
 
 def _route_check_run(

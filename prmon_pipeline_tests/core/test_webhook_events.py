@@ -270,3 +270,13 @@ def test_a_run_never_attaches_to_a_pr_that_is_polled_instead_of_loaded() -> None
     batch = batch_of([pr_delivery(1, one), pr_delivery(2, two), run_delivery(3, run)])
     assert batch.pull_requests.num_rows == 0 and batch.check_runs.num_rows == 0
     assert outcomes(batch)[3] == "parked"
+
+
+def test_an_unlabeled_delivery_drops_the_label_it_names_even_if_still_listed() -> None:
+    pr = pr_object(1, 5, labels=[{"name": "bug"}, {"name": "wip"}], assignees=[{"login": "ann"}])
+    unlabeled = {"action": "unlabeled", "label": {"name": "wip"}, "pull_request": pr}
+    unassigned = {"action": "unassigned", "assignee": {"login": "ann"}, "pull_request": pr}
+    labels = batch_of([delivery(1, "pull_request", unlabeled)]).pull_requests
+    people = batch_of([delivery(1, "pull_request", unassigned)]).pull_requests
+    assert labels.column("labels").to_pylist() == [["bug"]]
+    assert people.column("assignees").to_pylist() == [[]]
