@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from prmon_pipeline.allocator_settings import apply_sync_allocator_settings
 from prmon_pipeline.cli.output import print_json, print_table, stderr
 from prmon_pipeline.cli.settings import Settings
+from prmon_pipeline.cli.sync_events import events_command
 from prmon_pipeline.core.errors import ConfigurationError
 from prmon_pipeline.core.models import API_MODES, SyncMode
 from prmon_pipeline.core.repo_key import parse_repo_key
@@ -89,6 +90,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             " the sweep (auto); REST only (rest); GraphQL for every SHA (graphql)"
         ),
     )
+    sync.add_argument(
+        "--events",
+        action="store_true",
+        help=(
+            "apply the pending webhook deliveries (of the named repositories, else of all) once"
+            " and exit; API requests only for what the payloads could not settle"
+        ),
+    )
     sync.add_argument("--json", action="store_true", help="print the figures as JSON")
     sync.set_defaults(handler=sync_command)
 
@@ -133,6 +142,8 @@ def _targets(args: argparse.Namespace, settings: Settings) -> list[str]:
 
 
 def sync_command(args: argparse.Namespace, settings: Settings) -> int:
+    if args.events:
+        return events_command(args, settings)
     options = _options(args)
     repositories = _targets(args, settings)
     if not repositories:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-SyncMode = Literal["incremental", "full", "single"]
+SyncMode = Literal["incremental", "full", "single", "events"]
 ItemKind = Literal["check_runs", "pull_request"]
 ApiMode = Literal["auto", "rest", "graphql"]
 """How check runs are read: ``rest`` per SHA with ETags; ``graphql`` in batches for every SHA;

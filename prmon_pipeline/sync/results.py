@@ -8,6 +8,7 @@ from prmon_pipeline.core.changeset import Changeset
 from prmon_pipeline.core.costs import ApiCost, LoadCounts, cost_figures, count_figures
 from prmon_pipeline.core.errors import BudgetReservedError, PrmonError
 from prmon_pipeline.core.models import SyncMode
+from prmon_pipeline.core.webhook_events import DeliveryCounts
 from prmon_pipeline.github.discovery import DiscoveryResult
 
 
@@ -54,6 +55,8 @@ class RepositoryFigures:
     """The name's earlier repository was retired in this run, and why."""
     item_failures: tuple[str, ...] = ()
     """Items GitHub refused (a commit gone, a PR gone): skipped and backed off, not fatal."""
+    deliveries: DeliveryCounts | None = None
+    """An events run's deliveries by outcome (None for a poll)."""
 
     @property
     def total_seconds(self) -> float:
@@ -73,8 +76,24 @@ class RepositoryFigures:
             "renamed_to": self.renamed_to,
             "replaced": self.replaced,
             "item_failures": list(self.item_failures),
+            **delivery_figures(self.deliveries),
             **{f"seconds_{stage}": round(s, 4) for stage, s in self.seconds.items()},
         }
+
+
+def delivery_figures(counts: DeliveryCounts | None) -> dict[str, int]:
+    """An events run's delivery counts under the names the CLI's JSON and Dagster show."""
+    if counts is None:
+        return {}
+    return {
+        "deliveries_applied": counts.applied,
+        "deliveries_duplicates": counts.duplicates,
+        "deliveries_out_of_order_skipped": counts.out_of_order_skipped,
+        "deliveries_polled": counts.polled,
+        "deliveries_parked": counts.parked,
+        "deliveries_ignored": counts.ignored,
+        "deliveries_rejected": counts.rejected,
+    }
 
 
 @dataclass(frozen=True)
