@@ -6,6 +6,11 @@ import dagster as dg
 
 from prmon_pipeline.defs.assets import changeset, discover_repositories, warehouse_tables
 from prmon_pipeline.defs.checks import ASSET_CHECKS
+from prmon_pipeline.defs.events import (
+    webhook_deliveries_sensor,
+    webhook_events,
+    webhook_events_job,
+)
 from prmon_pipeline.defs.io_manager import ParquetIOManager
 from prmon_pipeline.defs.jobs import full_reconciliation_job, repository_sync_job
 from prmon_pipeline.defs.resources import GitHubResource, SyncSettings, WarehouseResource
@@ -13,10 +18,10 @@ from prmon_pipeline.defs.schedules import full_reconciliation_schedule, reposito
 from prmon_pipeline.defs.sensors import repository_change_sensor, repository_registry_sensor
 
 defs = dg.Definitions(
-    assets=[discover_repositories, changeset, warehouse_tables],
+    assets=[discover_repositories, changeset, warehouse_tables, webhook_events],
     asset_checks=ASSET_CHECKS,
-    jobs=[repository_sync_job, full_reconciliation_job],
-    sensors=[repository_registry_sensor, repository_change_sensor],
+    jobs=[repository_sync_job, full_reconciliation_job, webhook_events_job],
+    sensors=[repository_registry_sensor, repository_change_sensor, webhook_deliveries_sensor],
     schedules=[repository_refresh_schedule, full_reconciliation_schedule],
     resources={
         "github": GitHubResource(token=dg.EnvVar("GITHUB_TOKEN")),

@@ -22,7 +22,7 @@ import dagster as dg
 import pyarrow as pa
 
 from prmon_pipeline.core.changeset import Changeset
-from prmon_pipeline.core.models import API_MODES, SyncMode
+from prmon_pipeline.core.models import API_MODES, ApiMode, SyncMode
 from prmon_pipeline.storage.partition_files import SpilledValues, Stored, StoredValues
 from prmon_pipeline.sync import SyncOptions
 from prmon_pipeline.sync.fanout import Fanout, for_each_repository
@@ -55,15 +55,20 @@ def sync_options(context: dg.AssetExecutionContext, settings: SyncSettings) -> S
     mode = context.run.tags.get(SYNC_MODE_TAG, "incremental")
     if mode not in SYNC_MODES:
         raise dg.Failure(f"run tag {SYNC_MODE_TAG}={mode!r}: expected one of {SYNC_MODES}")
-    if settings.api not in API_MODES:
-        raise dg.Failure(f"SyncSettings.api={settings.api!r}: expected one of {API_MODES}")
     return SyncOptions(
         mode=cast(SyncMode, mode),
         dagster_run_id=context.run.run_id,
         check_runs_lookback=lookback(settings.check_runs_lookback_days),
         refresh_open_checks=context.run.tags.get(REFRESH_CHECKS_TAG) == "true",
-        api=settings.api,  # checked against API_MODES above
+        api=api_mode(settings),
     )
+
+
+def api_mode(settings: SyncSettings) -> ApiMode:
+    """``SyncSettings.api`` checked: a typo fails the run with the modes there are."""
+    if settings.api not in API_MODES:
+        raise dg.Failure(f"SyncSettings.api={settings.api!r}: expected one of {API_MODES}")
+    return settings.api
 
 
 def _fan_out(

@@ -143,7 +143,7 @@ def repository_change_sensor(
         repositories = [r for r in list_repositories(conn) if r.full_name in partitions]
         etags = {r.full_name: read_cursors(conn, r.id).pulls_etag for r in repositories}
         pending = repositories_with_pending_checks(conn)
-    busy = _repositories_with_unfinished_runs(context.instance)
+    busy = repositories_with_unfinished_runs(context.instance)
     reasons: dict[str, str] = {}
     to_probe: dict[str, str] = {}
     for name, etag in etags.items():
@@ -199,6 +199,6 @@ async def _pulls_changed(client: GitHubClient, name: str, etag: str) -> bool:
     return not response.not_modified
 
 
-def _repositories_with_unfinished_runs(instance: dg.DagsterInstance) -> set[str]:
+def repositories_with_unfinished_runs(instance: dg.DagsterInstance) -> set[str]:
     runs = instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED))
     return {run.tags[PARTITION_TAG] for run in runs if PARTITION_TAG in run.tags}

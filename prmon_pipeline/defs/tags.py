@@ -12,6 +12,8 @@ from typing import Final
 
 SYNC_MODE_TAG: Final = "prmon/sync_mode"
 SYNC_MODES: Final = ("incremental", "full")
+EVENTS_MODE: Final = "events"
+"""The mode tag of a ``webhook_events`` run: stored deliveries applied, no polling."""
 GITHUB_API_POOL: Final = "github_api"
 REFRESH_CHECKS_TAG: Final = "prmon/refresh_checks"
 """``true`` on a run: also poll every open PR's check runs (the hourly sweep for re-runs)."""
