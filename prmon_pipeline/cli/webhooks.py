@@ -10,7 +10,7 @@ from typing import Any, cast
 
 from prmon_pipeline.cli.output import stderr
 from prmon_pipeline.cli.settings import Settings
-from prmon_pipeline.cli.webhooks_recover import recover_command, register_recover
+from prmon_pipeline.cli.webhooks_recover import register_recover
 from prmon_pipeline.core.errors import ConfigurationError
 from prmon_pipeline.core.webhook_signature import SignatureSecret
 from prmon_pipeline.github.client import GitHubClient
@@ -19,7 +19,7 @@ from prmon_pipeline.warehouse.webhook_inbox import DeliveryInbox
 from prmon_pipeline.webhooks.receiver import WebhookReceiver
 from prmon_pipeline.webhooks.server import Applier, bind, event_loop, run_receiver
 
-SECRET_VARIABLE = "PRMON_WEBHOOK_SECRET"
+SECRET_VARIABLE = "PRMON_WEBHOOK_SECRET"  # noqa: S105  # the variable's name, not a secret
 APPLIER_MODULE = "prmon_pipeline.sync.events"
 
 

@@ -18,6 +18,7 @@ never fails the deliveries it was batched with.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -262,10 +263,8 @@ def _fail(waiting: _Waiting, error: Exception) -> None:
 
 async def _discard(conn: psycopg.AsyncConnection[tuple[object, ...]] | None) -> None:
     if conn is not None and not conn.closed:
-        try:
+        with contextlib.suppress(psycopg.Error):
             await conn.close()
-        except psycopg.Error:
-            pass
 
 
 def _describe(exc: BaseException) -> str:

@@ -80,6 +80,16 @@ class _TooLargeError(Exception):
     pass
 
 
+class _RefusedError(Exception):
+    """A delivery answered without storing it: the status, the error text, the counter."""
+
+    def __init__(self, status: int, error: str, counter: str) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.counter = counter
+
+
 class WebhookReceiver:
     """The ASGI app. ``secret`` None accepts unsigned deliveries (``--insecure-no-secret``)."""
 
@@ -123,32 +133,36 @@ class WebhookReceiver:
 
     async def _delivery(self, scope: Scope, receive: Receive) -> tuple[int, dict[str, Any]]:
         headers = header_map(scope["headers"])
+        try:
+            body = await self._verified_body(headers, receive)
+            try:
+                decided = classify(headers, body)
+            except HeaderError as exc:
+                raise _RefusedError(400, str(exc), "bad_headers") from exc
+            try:
+                result = await self.inbox.store(Delivery(decided, body))
+            except InboxUnavailableError as exc:
+                message = "not stored: the warehouse is unavailable, redeliver later"
+                raise _RefusedError(503, message, "unavailable") from exc
+            except WarehouseError as exc:
+                raise _RefusedError(500, "not stored", "errors") from exc
+        except _RefusedError as refusal:
+            setattr(self.counters, refusal.counter, getattr(self.counters, refusal.counter) + 1)
+            return refusal.status, {"error": refusal.error}
+        return self._stored(result, decided.status, decided.reason, decided.http_status)
+
+    async def _verified_body(self, headers: dict[str, bytes], receive: Receive) -> bytes:
+        """The raw body, once its size and signature are acceptable; else :class:`_RefusedError`."""
         signature = headers.get(SIGNATURE_HEADER)
         if self._secret is not None and not signature:
-            self.counters.unauthorized += 1
-            return 401, {"error": "missing X-Hub-Signature-256"}
+            raise _RefusedError(401, "missing X-Hub-Signature-256", "unauthorized")
         try:
             body = await self._body(headers, receive)
-        except _TooLargeError:
-            self.counters.too_large += 1
-            return 413, {"error": f"body over {self._max_body} bytes"}
+        except _TooLargeError as exc:
+            raise _RefusedError(413, f"body over {self._max_body} bytes", "too_large") from exc
         if self._secret is not None and not self._secret.verifies(body, signature):
-            self.counters.unauthorized += 1
-            return 401, {"error": "signature does not match"}
-        try:
-            decided = classify(headers, body)
-        except HeaderError as exc:
-            self.counters.bad_headers += 1
-            return 400, {"error": str(exc)}
-        try:
-            result = await self.inbox.store(Delivery(decided, body))
-        except InboxUnavailableError:
-            self.counters.unavailable += 1
-            return 503, {"error": "not stored: the warehouse is unavailable, redeliver later"}
-        except WarehouseError:
-            self.counters.errors += 1
-            return 500, {"error": "not stored"}
-        return self._stored(result, decided.status, decided.reason, decided.http_status)
+            raise _RefusedError(401, "signature does not match", "unauthorized")
+        return body
 
     def _stored(
         self, result: StoreResult, status: str, reason: str | None, http_status: int

@@ -13,14 +13,15 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 
 from prmon_pipeline.webhooks.receiver import DELIVERY_PATH, WebhookReceiver
 
-Applier = Callable[[asyncio.Event], Awaitable[None]]
+Applier = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -95,9 +96,7 @@ async def run_receiver(
         if applying is None:
             await serving
         else:
-            done, _ = await asyncio.wait(
-                {serving, applying}, return_when=asyncio.FIRST_COMPLETED
-            )
+            done, _ = await asyncio.wait({serving, applying}, return_when=asyncio.FIRST_COMPLETED)
             if applying in done and not serving.done():
                 server.should_exit = True  # the applier failed: stop serving, report it
             await serving

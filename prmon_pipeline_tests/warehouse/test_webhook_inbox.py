@@ -22,7 +22,9 @@ from prmon_pipeline.warehouse.webhook_inbox import (
 Conn = psycopg.Connection[tuple[object, ...]]
 
 
-def delivery(guid: str, hook_id: int = 5, event: str = "pull_request", body: bytes = b"") -> Delivery:
+def delivery(
+    guid: str, hook_id: int = 5, event: str = "pull_request", body: bytes = b""
+) -> Delivery:
     payload = body or orjson.dumps(
         {"action": "opened", "repository": {"id": 1, "full_name": "acme/inbox"}, "n": guid}
     )

@@ -141,7 +141,9 @@ def test_malformed_json_is_stored_rejected_with_reason_and_400(
     bad = b'{"action": "opened", "repository": '
 
     async def scenario(http: httpx.AsyncClient, receiver: WebhookReceiver) -> None:
-        answer = await http.post("/webhooks/github", content=bad, headers=github_headers("g", body=bad))
+        answer = await http.post(
+            "/webhooks/github", content=bad, headers=github_headers("g", body=bad)
+        )
         assert answer.status_code == 400
         assert answer.json()["stored"] == "rejected"
         assert receiver.counters.rejected == 1
@@ -180,7 +182,9 @@ def test_unregistered_repository_is_acknowledged_and_left_pending(
     body = orjson.dumps({**PAYLOAD, "repository": {"id": 9, "full_name": "nobody/unknown"}})
 
     async def scenario(http: httpx.AsyncClient, _: WebhookReceiver) -> None:
-        answer = await http.post("/webhooks/github", content=body, headers=github_headers("x", body=body))
+        answer = await http.post(
+            "/webhooks/github", content=body, headers=github_headers("x", body=body)
+        )
         assert answer.status_code == 202
 
     run(database_url, scenario)
@@ -245,9 +249,7 @@ def test_headers_without_a_guid_are_400_and_not_stored(database_url: str, db_cle
     assert rows(db_clean) == []
 
 
-def test_postgres_down_is_503_and_then_stores_when_back(
-    database_url: str, db_clean: Conn
-) -> None:
+def test_postgres_down_is_503_and_then_stores_when_back(database_url: str, db_clean: Conn) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
@@ -255,12 +257,16 @@ def test_postgres_down_is_503_and_then_stores_when_back(
     body = orjson.dumps(PAYLOAD)
 
     async def scenario(http: httpx.AsyncClient, receiver: WebhookReceiver) -> None:
-        answer = await http.post("/webhooks/github", content=body, headers=github_headers("d", body=body))
+        answer = await http.post(
+            "/webhooks/github", content=body, headers=github_headers("d", body=body)
+        )
         assert answer.status_code == 503
         assert "pw-not-shown" not in answer.text
         assert receiver.counters.unavailable == 1
         receiver.inbox = DeliveryInbox(database_url)  # PostgreSQL is back: GitHub redelivers
-        answer = await http.post("/webhooks/github", content=body, headers=github_headers("d", body=body))
+        answer = await http.post(
+            "/webhooks/github", content=body, headers=github_headers("d", body=body)
+        )
         assert answer.status_code == 202
 
     async def go() -> None:
@@ -277,13 +283,17 @@ def test_postgres_down_is_503_and_then_stores_when_back(
     assert [r[0] for r in rows(db_clean)] == ["d"]
 
 
-def test_unsigned_mode_accepts_and_other_paths_and_methods(database_url: str, db_clean: Conn) -> None:
+def test_unsigned_mode_accepts_and_other_paths_and_methods(
+    database_url: str, db_clean: Conn
+) -> None:
     body = orjson.dumps(PAYLOAD)
     headers = github_headers("open", body=body)
     del headers["X-Hub-Signature-256"]
 
     async def scenario(http: httpx.AsyncClient, _: WebhookReceiver) -> None:
-        assert (await http.post("/webhooks/github", content=body, headers=headers)).status_code == 202
+        assert (
+            await http.post("/webhooks/github", content=body, headers=headers)
+        ).status_code == 202
         assert (await http.get("/webhooks/github")).status_code == 405
         assert (await http.post("/elsewhere", content=body)).status_code == 404
         health = await http.get("/healthz")
