@@ -63,7 +63,7 @@ def webhook_secret(settings: Settings, insecure: bool) -> SignatureSecret | None
     return None
 
 
-def continuous_applier(settings: Settings, database_url: str) -> Applier:
+def continuous_applier(settings: Settings) -> Applier:
     """``sync.events.apply_continuously`` (issue 16's applier), imported only for ``--apply``.
 
     It is looked up by name so that this receiver builds without it; when it is missing the
@@ -81,18 +81,17 @@ def continuous_applier(settings: Settings, database_url: str) -> Applier:
 
     async def apply(stop: asyncio.Event) -> None:
         async with GitHubClient(github) as client:
-            await apply_continuously(database_url, client, SyncOptions(), stop)
+            await apply_continuously(settings.database_url, client, SyncOptions(), stop)
 
     return apply
 
 
 def serve_command(args: argparse.Namespace, settings: Settings) -> int:
     secret = webhook_secret(settings, args.insecure_no_secret)
+    applier = continuous_applier(settings) if args.apply else None
     with settings.warehouse():  # migrated, and reachable now (a one-line error otherwise)
         pass
-    database_url = settings.database_url
-    applier = continuous_applier(settings, database_url) if args.apply else None
-    receiver = WebhookReceiver(DeliveryInbox(database_url), secret)
+    receiver = WebhookReceiver(DeliveryInbox(settings.database_url), secret)
     sock = bind(args.host, args.port)
 
     def started(url: str) -> None:

@@ -27,6 +27,11 @@ from prmon_pipeline.core.repo_key import is_valid_owner, parse_repo_key
 ScopeKind = Literal["repo", "org", "app"]
 OK_STATUS = "OK"
 FIRST_LOOK_BACK = timedelta(hours=24)
+CHECK_OVERLAP = timedelta(minutes=5)
+"""Each check also looks this far behind its checkpoint: attempts "can take a few minutes to
+appear in the recent deliveries log" (troubleshooting-webhooks) and ``delivered_at`` has whole
+seconds. Seeing an attempt twice is harmless: grouping by GUID finds its OK attempt, and a
+second redelivery of the same GUID is a duplicate the inbox stores once."""
 PER_PAGE = 100
 
 
@@ -131,6 +136,11 @@ def parse_timestamp(value: object) -> datetime:
     if parsed.tzinfo is None:
         raise ValueError(f"timestamp without a time zone: {value!r}")
     return parsed
+
+
+def check_window_start(checkpoint: datetime | None, now: datetime) -> datetime:
+    """Where a check starts listing: the last checkpoint less the overlap, else 24 h ago."""
+    return now - FIRST_LOOK_BACK if checkpoint is None else checkpoint - CHECK_OVERLAP
 
 
 def reaches_checkpoint(page: Iterable[DeliveryAttempt], since: datetime) -> bool:

@@ -1,6 +1,7 @@
 """One recovery check of one hook: list since the checkpoint, redeliver, move the checkpoint.
 
-The checkpoint moves to the time the listing *started*, and only when every redelivery was
+The checkpoint moves to the time the listing *started* (the next check looks a few minutes
+further back, see ``core.webhook_recovery.CHECK_OVERLAP``), and only when every redelivery was
 accepted: anything delivered while the check ran is seen by the next one, and a check that
 failed half-way is repeated over the same window (a GUID redelivered already has a new attempt
 then, which the next check groups with it; if that attempt is OK the GUID is not sent again).
@@ -15,9 +16,9 @@ import psycopg
 
 from prmon_pipeline.core.errors import GitHubError
 from prmon_pipeline.core.webhook_recovery import (
-    FIRST_LOOK_BACK,
     DeliveryAttempt,
     HookScope,
+    check_window_start,
     plan_redeliveries,
 )
 from prmon_pipeline.github.client import GitHubClient, RequestTally
@@ -58,7 +59,7 @@ async def recover_hook(
     dry_run: bool = False,
 ) -> RecoveryResult:
     """Run one check of ``scope`` as of ``now`` (see the module docstring)."""
-    since = last_checked_at(conn, scope) or now - FIRST_LOOK_BACK
+    since = check_window_start(last_checked_at(conn, scope), now)
     tally = RequestTally()
     plan = plan_redeliveries(await list_attempts_since(client, scope, since, tally), since)
     redelivered: list[str] = []
