@@ -39,6 +39,9 @@ MAX_BATCH = 1000
 WRITE_TIMEOUT_SECONDS = 5.0
 """A batch that has not committed by then fails (503): GitHub waits 10 s for an answer."""
 CONNECT_TIMEOUT_SECONDS = 3
+MAX_QUEUED_BYTES = 512 * 1024 * 1024
+"""Bodies waiting for a writer beyond this are refused at once (503), so a flood while
+PostgreSQL is slow costs a bounded amount of memory instead of the process."""
 
 StoreResult = Literal["stored", "duplicate"]
 Key = tuple[str, int]
@@ -143,11 +146,14 @@ class DeliveryInbox:
         writers: int = WRITERS,
         max_batch: int = MAX_BATCH,
         timeout: float = WRITE_TIMEOUT_SECONDS,
+        max_queued_bytes: int = MAX_QUEUED_BYTES,
     ) -> None:
         self._url = database_url
         self._writers = writers
         self._max_batch = max_batch
         self._timeout = timeout
+        self._max_queued_bytes = max_queued_bytes
+        self._queued_bytes = 0
         self._queue: asyncio.Queue[_Waiting] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.batches = 0
@@ -161,7 +167,11 @@ class DeliveryInbox:
         if self._queue is None:
             self._start()
         assert self._queue is not None
+        size = len(delivery.body)
+        if self._queued_bytes + size > self._max_queued_bytes and self._queued_bytes:
+            raise InboxUnavailableError("the inbox is behind: too many bytes waiting to be stored")
         answer: asyncio.Future[StoreResult] = asyncio.get_running_loop().create_future()
+        self._queued_bytes += size
         self._queue.put_nowait(_Waiting(delivery, answer))
         try:
             return await asyncio.wait_for(answer, self._timeout + 1.0)
@@ -195,6 +205,7 @@ class DeliveryInbox:
                 batch = [await queue.get()]
                 while len(batch) < self._max_batch and not queue.empty():
                     batch.append(queue.get_nowait())
+                self._queued_bytes -= sum(len(w.delivery.body) for w in batch)
                 batch = [w for w in batch if not w.answer.done()]  # its request gave up
                 if batch:
                     conn = await self._commit(conn, batch)

@@ -145,3 +145,23 @@ def test_postgres_down_fails_every_waiting_delivery() -> None:
     results = asyncio.run(run())
     assert all(isinstance(r, InboxUnavailableError) for r in results)
     assert all("hunter2" not in str(r) for r in results)
+
+
+def test_a_backlog_beyond_the_byte_bound_is_refused_at_once(database_url: str, clean: Conn) -> None:
+    body = b'{"action":"opened","repository":{"id":1,"full_name":"acme/inbox"},"pad":"' + b"x" * 900
+    body += b'"}'
+
+    async def run() -> list[BaseException | str]:
+        inbox = DeliveryInbox(database_url, max_queued_bytes=2500)
+        try:
+            return await asyncio.gather(
+                *(inbox.store(delivery(f"b{n}", body=body)) for n in range(5)),
+                return_exceptions=True,
+            )
+        finally:
+            await inbox.close()
+
+    results = asyncio.run(run())
+    assert results[:2] == ["stored", "stored"]  # queued before any writer ran: two fit
+    assert all(isinstance(r, InboxUnavailableError) for r in results[2:])
+    assert clean.execute("SELECT count(*) FROM prmon.webhook_deliveries").fetchone() == (2,)
