@@ -17,12 +17,13 @@ within ``bigint``; a hostile body can then never fail a whole batch of other del
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import parse_qs
+from urllib.parse import unquote_to_bytes
 
 import orjson
 
@@ -155,18 +156,40 @@ def body_kind(content_type: str) -> BodyKind | None:
     return None
 
 
+def form_value(value: bytes) -> bytes:
+    """A url-encoded form value decoded to bytes (``+`` is a space, ``%XX`` a byte).
+
+    Same result as ``urllib.parse.unquote_to_bytes(value.replace(b"+", b" "))``, about twenty
+    times faster on GitHub's form bodies (thousands of ``%22``): the escapes are turned into
+    quoted-printable ``=XX`` and decoded by ``binascii`` in C. Quoted-printable gives other
+    meanings to ``=``, line breaks and ``=`` before blanks or at the end, so a value holding
+    any of those, or whose length shows an escape that was not ``%`` + two hex digits, takes
+    the slow exact path instead (never the case for a body GitHub sent).
+    """
+    spaced = value.replace(b"+", b" ")
+    if b"=" not in spaced and b"\r" not in spaced and b"\n" not in spaced:
+        quoted = spaced.replace(b"%", b"=")
+        if b"= " not in quoted and b"=\t" not in quoted:
+            decoded = binascii.a2b_qp(quoted)
+            if len(decoded) == len(spaced) - 2 * spaced.count(b"%"):
+                return decoded
+    return unquote_to_bytes(spaced)
+
+
+def form_payload(body: bytes) -> bytes:
+    """The ``payload`` field of an ``application/x-www-form-urlencoded`` body."""
+    if not body.isascii():
+        raise ValueError("form body is not url-encoded: non-ASCII bytes")
+    for field in body.split(b"&"):
+        name, _, value = field.partition(b"=")
+        if form_value(name) == b"payload":
+            return form_value(value)
+    raise ValueError("form body has no payload field")
+
+
 def decode_body(body: bytes, kind: BodyKind) -> dict[str, Any]:
     """The payload object; ``ValueError`` with a short reason when it is not one."""
-    text = body
-    if kind == "form":
-        try:
-            fields = parse_qs(body.decode("ascii"), keep_blank_values=True, max_num_fields=100)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise ValueError(f"form body is not url-encoded: {type(exc).__name__}") from exc
-        values = fields.get("payload")
-        if not values:
-            raise ValueError("form body has no payload field")
-        text = values[0].encode()
+    text = form_payload(body) if kind == "form" else body
     try:
         payload = orjson.loads(text)
     except orjson.JSONDecodeError as exc:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import unquote_to_bytes, urlencode
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 import orjson
 import pytest
 
 from prmon_pipeline.core.webhook_signature import (
     BIGINT_MAX,
+    form_value,
     HeaderError,
     SignatureSecret,
     classify,
@@ -95,6 +99,7 @@ def test_form_delivery_decodes_its_payload_field() -> None:
         ("application/x-www-form-urlencoded", b"other=1", "form body has no payload", 400),
         ("application/x-www-form-urlencoded", b"payload=%7Bnope", "malformed JSON", 400),
         ("application/x-www-form-urlencoded", b"payload=\xff", "form body is not url", 400),
+        ("application/x-www-form-urlencoded", b"payload=%ff%fe", "malformed JSON", 400),
         ("text/plain", b"{}", "unsupported content type", 415),
         ("application/json", b'{"action": "opened"}', "no repository", 400),
     ],
@@ -145,3 +150,17 @@ def test_hostile_values_become_storable() -> None:
     assert len(routing.repository_full_name) == 1000
     weird = classify(headers(**{"X-GitHub-Hook-Installation-Target-ID": "-1"}), b"{}")
     assert weird.routing.target_id is None
+
+
+FORM_ALPHABET = st.sampled_from(list(b'%+=&aF09zZ \t\r\n_-.~"{}:,'))
+
+
+@given(st.lists(FORM_ALPHABET, max_size=40).map(bytes))
+def test_form_values_decode_exactly_as_the_standard_library(value: bytes) -> None:
+    assert form_value(value) == unquote_to_bytes(value.replace(b"+", b" "))
+
+
+@given(st.text(max_size=200))
+def test_form_values_round_trip_any_text(text: str) -> None:
+    encoded = urlencode({"payload": text}).encode()
+    assert form_value(encoded.removeprefix(b"payload=")) == text.encode()
