@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from urllib.parse import unquote_to_bytes, urlencode
 
+import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import orjson
-import pytest
-
 from prmon_pipeline.core.webhook_signature import (
     BIGINT_MAX,
-    form_value,
     HeaderError,
     SignatureSecret,
     classify,
+    form_value,
     header_map,
 )
 
