@@ -87,6 +87,10 @@ def continuous_applier(settings: Settings) -> Applier:
 
 
 def serve_command(args: argparse.Namespace, settings: Settings) -> int:
+    # A shell's background job starts with SIGINT ignored: take it back first, so Ctrl-C also
+    # stops the start-up (migrations, a slow warehouse); while serving, webhooks.server's
+    # handlers take over, and stopping then is a clean exit 0.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     secret = webhook_secret(settings, args.insecure_no_secret)
     applier = continuous_applier(settings) if args.apply else None
     with settings.warehouse():  # migrated, and reachable now (a one-line error otherwise)
@@ -98,9 +102,6 @@ def serve_command(args: argparse.Namespace, settings: Settings) -> int:
         applying = " (applying deliveries)" if applier is not None else ""
         print(f"receiving GitHub webhooks at {url}{applying}; Ctrl-C stops", flush=True)
 
-    # A background job of a shell starts with SIGINT ignored; the server takes both signals over
-    # while it serves (see webhooks.server) and this keeps Ctrl-C working before and after.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with sock, asyncio.Runner(loop_factory=event_loop) as runner:
             runner.run(run_receiver(receiver, sock, applier=applier, on_started=started))
