@@ -209,8 +209,16 @@ class DeliveryInbox:
                     batch.append(queue.get_nowait())
                 self._queued_bytes -= sum(len(w.delivery.body) for w in batch)
                 batch = [w for w in batch if not w.answer.done()]  # its request gave up
-                if batch:
+                if not batch:
+                    continue
+                try:
                     conn = await self._commit(conn, batch)
+                except Exception as exc:  # a bug must not stall the queue: fail this batch
+                    log.error("webhook inbox: unexpected %s", type(exc).__name__)
+                    for waiting in batch:
+                        _fail(waiting, WarehouseError("delivery not stored: internal error"))
+                    await _discard(conn)
+                    conn = None
         finally:
             if conn is not None:
                 await conn.close()

@@ -302,3 +302,31 @@ def test_unsigned_mode_accepts_and_other_paths_and_methods(
 
     run(database_url, scenario, secret=None)
     assert len(rows(db_clean)) == 1
+
+
+class _BrokenInbox:
+    """An inbox with a bug (not PostgreSQL's fault): the receiver must answer, not crash."""
+
+    async def store(self, delivery: object) -> str:
+        raise RuntimeError(f"bug while storing {SECRET}")
+
+    async def close(self) -> None:
+        return None
+
+
+def test_an_unexpected_error_is_a_500_that_names_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    body = orjson.dumps(PAYLOAD)
+
+    async def go() -> None:
+        receiver = WebhookReceiver(_BrokenInbox(), SignatureSecret(SECRET))  # type: ignore[arg-type]
+        transport = httpx.ASGITransport(app=receiver)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hooks") as http:
+            answer = await http.post(
+                "/webhooks/github", content=body, headers=github_headers("b", body=body)
+            )
+            assert (answer.status_code, answer.json()) == (500, {"error": "internal error"})
+            assert (await http.get("/healthz")).json()["errors"] == 1
+
+    asyncio.run(go())
+    assert "RuntimeError" in caplog.text
+    assert SECRET not in caplog.text
