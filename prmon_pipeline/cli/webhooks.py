@@ -30,7 +30,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "serve",
         help="store signed deliveries (POST /webhooks/github); secret from PRMON_WEBHOOK_SECRET",
     )
-    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--host", default="127.0.0.1", help="127.0.0.1")
     serve.add_argument("--port", type=int, default=8787, help="8787; 0 picks a free port")
     serve.add_argument(
         "--apply", action="store_true", help="also apply stored deliveries continuously"
