@@ -7,12 +7,12 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from prmon_pipeline.cli import bench, db, demo, dev, fakehub, repos, status, sync
+from prmon_pipeline.cli import bench, db, demo, dev, fakehub, repos, status, sync, webhooks
 from prmon_pipeline.cli.output import fail
 from prmon_pipeline.cli.settings import Settings
 from prmon_pipeline.core.errors import PrmonError
 
-VERB_MODULES = (db, repos, sync, status, fakehub, demo, dev, bench)
+VERB_MODULES = (db, repos, sync, status, fakehub, webhooks, demo, dev, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -233,6 +233,16 @@ class GitHubClient:
         request = _Request("GET", url, params=params, etag=etag)
         return await self._answered(request, context, tally)
 
+    async def post(
+        self, url: str, *, context: str = "", tally: RequestTally | None = None
+    ) -> GitHubResponse:
+        """POST ``url`` with no body (an action such as a webhook redelivery, answered 202).
+
+        The same retries, waits, budgets and errors as :meth:`get`; an empty answer body is
+        ``data`` None. A retried POST may act twice: use it only for idempotent actions.
+        """
+        return await self._answered(_Request("POST", url), context, tally)
+
     async def post_graphql(
         self, payload: Mapping[str, Any], *, context: str = "", tally: RequestTally | None = None
     ) -> GitHubResponse:
@@ -290,7 +300,9 @@ class GitHubClient:
                     attempts.secondary,
                 )
                 ok = decision.outcome is Outcome.OK
-                data = _decode(response.content, response.headers, tallies) if ok else None
+                empty_post = request.method == "POST" and not response.content
+                decoded = ok and not empty_post
+                data = _decode(response.content, response.headers, tallies) if decoded else None
                 if ok and graphql:
                     _count_graphql(data, tallies)
                     waiting = graphql_body_decision(
