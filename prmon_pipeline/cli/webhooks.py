@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import signal
-from typing import Any, cast
 
 from prmon_pipeline.cli.output import stderr
 from prmon_pipeline.cli.settings import Settings
@@ -14,13 +12,14 @@ from prmon_pipeline.cli.webhooks_recover import register_recover
 from prmon_pipeline.core.errors import ConfigurationError
 from prmon_pipeline.core.webhook_signature import SignatureSecret
 from prmon_pipeline.github.client import GitHubClient
+from prmon_pipeline.sync.events import apply_continuously
 from prmon_pipeline.sync.options import SyncOptions
+from prmon_pipeline.sync.results import SyncOutcome, delivery_figures
 from prmon_pipeline.warehouse.webhook_inbox import DeliveryInbox
 from prmon_pipeline.webhooks.receiver import WebhookReceiver
 from prmon_pipeline.webhooks.server import Applier, bind, event_loop, run_receiver
 
 SECRET_VARIABLE = "PRMON_WEBHOOK_SECRET"  # noqa: S105  # the variable's name, not a secret
-APPLIER_MODULE = "prmon_pipeline.sync.events"
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -64,24 +63,22 @@ def webhook_secret(settings: Settings, insecure: bool) -> SignatureSecret | None
 
 
 def continuous_applier(settings: Settings) -> Applier:
-    """``sync.events.apply_continuously`` (issue 16's applier), imported only for ``--apply``.
-
-    It is looked up by name so that this receiver builds without it; when it is missing the
-    command stops with one line before serving anything.
-    """
-    try:
-        module = importlib.import_module(APPLIER_MODULE)
-    except ModuleNotFoundError as exc:
-        raise ConfigurationError(
-            f"--apply needs {APPLIER_MODULE}.apply_continuously, which this installation lacks;"
-            " run without --apply and apply with `prmon sync --events`"
-        ) from exc
-    apply_continuously = cast(Any, module).apply_continuously
+    """``--apply``: stored deliveries applied as they arrive, one line per repository round."""
     github = settings.github()
+
+    def report(outcome: SyncOutcome) -> None:
+        if outcome.error is not None:
+            stderr.print(f"{outcome.repository}: {outcome.error}", markup=False, highlight=False)
+        elif outcome.figures is not None:
+            figures = delivery_figures(outcome.figures.deliveries)
+            shown = ", ".join(
+                f"{k.removeprefix('deliveries_')} {v}" for k, v in figures.items() if v
+            )
+            print(f"{outcome.repository}: deliveries {shown or 'none'}", flush=True)
 
     async def apply(stop: asyncio.Event) -> None:
         async with GitHubClient(github) as client:
-            await apply_continuously(settings.database_url, client, SyncOptions(), stop)
+            await apply_continuously(settings.database_url, client, SyncOptions(), stop, report)
 
     return apply
 

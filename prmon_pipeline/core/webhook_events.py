@@ -29,10 +29,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
-from urllib.parse import parse_qs
 
-import orjson
 import pyarrow as pa
+
+from prmon_pipeline.core.webhook_signature import decode_delivery_body
 
 PULL_REQUEST_ACTIONS = frozenset(
     {
@@ -48,7 +48,6 @@ REPOSITORY_MOVES = frozenset({"renamed", "transferred"})
 APPLIED_EVENTS = frozenset({"pull_request", "check_run", "check_suite", "repository"})
 PARK_WINDOW = timedelta(minutes=10)
 """How long a check run waits for a PR with its head SHA (its PR event may come later)."""
-FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 COMMIT_SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 """A commit SHA (SHA-1, or SHA-256 repositories): what may go into a poll's URL and into SQL."""
 
@@ -195,29 +194,14 @@ class DecodedDeliveries:
         return {str(run["head_sha"]) for _, run, _ in self.check_runs}
 
 
-def decode_body(body: bytes, content_type: str) -> Any:
-    """The JSON a delivery carries: the body, or its form field ``payload`` (GitHub's ``form``
-    content type, the default of hooks made by the API). Raises ``ValueError`` if unusable."""
-    if content_type.split(";", maxsplit=1)[0].strip().lower() == FORM_CONTENT_TYPE:
-        fields = parse_qs(body.decode("utf-8", errors="strict"), strict_parsing=False)
-        payloads = fields.get("payload")
-        if not payloads:
-            raise ValueError("form body without a payload field")
-        return orjson.loads(payloads[0])
-    return orjson.loads(body)
-
-
 def decode_deliveries(deliveries: list[PendingDelivery]) -> DecodedDeliveries:
     """Sort deliveries by what they carry; a body that is not JSON is rejected here."""
     decoded = DecodedDeliveries()
     for delivery in deliveries:
         try:
-            payload = decode_body(delivery.body, delivery.content_type)
-        except (ValueError, UnicodeDecodeError) as exc:
+            payload = decode_delivery_body(delivery.body, delivery.content_type)
+        except ValueError as exc:
             decoded.verdicts.append(_verdict(delivery, "rejected", f"malformed body: {exc}"))
-            continue
-        if not isinstance(payload, dict):
-            decoded.verdicts.append(_verdict(delivery, "rejected", "body is not a JSON object"))
             continue
         _route(delivery, payload, decoded)
     return decoded

@@ -199,6 +199,14 @@ def decode_body(body: bytes, kind: BodyKind) -> dict[str, Any]:
     return payload
 
 
+def decode_delivery_body(body: bytes, content_type: str) -> dict[str, Any]:
+    """A stored delivery's payload object by its ``Content-Type``; ``ValueError`` if unusable."""
+    kind = body_kind(content_type)
+    if kind is None:
+        raise ValueError(f"unsupported content type {content_type[:100]!r}")
+    return decode_body(body, kind)
+
+
 def identify(headers: Mapping[str, bytes]) -> Routing:
     """The header fields of a delivery (body fields empty); :class:`HeaderError` if unusable."""
     guid = header_text(headers, "x-github-delivery")

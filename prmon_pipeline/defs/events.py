@@ -9,7 +9,6 @@ path (no discovery, no Parquet hand-over), and its materializations tell the UI 
 arrived by event rather than by poll.
 """
 
-
 import asyncio
 from typing import Any
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib.util
 import json
 import os
 import signal
@@ -37,18 +36,6 @@ def test_serve_refuses_to_start_without_a_secret(
     error = capsys.readouterr().err
     assert "PRMON_WEBHOOK_SECRET is not set" in error
     assert "--insecure-no-secret" in error
-
-
-def test_serve_apply_without_the_applier_is_one_line(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setenv("PRMON_WEBHOOK_SECRET", SECRET)
-    if importlib.util.find_spec("prmon_pipeline.sync.events") is not None:
-        pytest.skip("the applier is present (merged): --apply serves")
-    assert main(["webhooks", "serve", "--apply"]) == 2
-    error = capsys.readouterr().err.strip()
-    assert error.startswith("prmon: error: --apply needs prmon_pipeline.sync.events")
-    assert "\n" not in error
 
 
 def _sigint_ignored() -> None:
