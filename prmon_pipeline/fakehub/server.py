@@ -46,7 +46,8 @@ def serve(app: Starlette, host: str = "127.0.0.1", port: int = 0) -> Iterator[st
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("fakehub server did not start")
         time.sleep(0.01)
-    prefix = GHES_PREFIX if app.state.hub.config.ghes else ""
+    hub = getattr(app.state, "hub", None)  # any Starlette app may be served (test receivers)
+    prefix = GHES_PREFIX if hub is not None and hub.config.ghes else ""
     try:
         yield f"http://{host}:{bound_port}{prefix}"
     finally:

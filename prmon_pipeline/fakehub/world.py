@@ -11,7 +11,7 @@ import random
 import threading
 from collections import OrderedDict
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -37,6 +37,21 @@ def _droppable(commit: Commit) -> bool:
     return commit.next_transition is None and commit.next_k == commit.planned_runs
 
 
+class WorldListener(Protocol):
+    """Told of every visible change as it happens, under the world lock (webhook senders).
+
+    ``pull_request_changed`` follows each PR event (a new PR included) with the PR already
+    changed; ``runs_changed`` follows new runs and status transitions of a commit;
+    ``repository_changed`` names GitHub's ``repository`` action (``renamed``, ``archived``...).
+    """
+
+    def pull_request_changed(self, pr: PullRequest) -> None: ...
+
+    def runs_changed(self, commit: Commit) -> None: ...
+
+    def repository_changed(self, repo: Repository, action: str, changes: JSON) -> None: ...
+
+
 class World:
     """N repositories x M pull requests with check runs, evolving with :meth:`advance`."""
 
@@ -55,6 +70,7 @@ class World:
         self._by_id: dict[int, Repository] = {r.id: r for r in self.pop.repos}
         self._moved: dict[str, int] = {}
         self._repositories_created = len(self.pop.repos)
+        self.listeners: list[WorldListener] = []
         recent = self.now_epoch - cfg.stale_after_seconds - 7200
         for commit in self.pop.commits.values():
             if commit.created_at >= recent:
@@ -202,6 +218,21 @@ class World:
 
     # -- mutations -----------------------------------------------------------------------
 
+    def notify_pull_request(self, pr: PullRequest) -> None:
+        """Tell the listeners that ``pr`` changed (or was opened) just now."""
+        for listener in self.listeners:
+            listener.pull_request_changed(pr)
+
+    def notify_runs(self, commit: Commit) -> None:
+        """Tell the listeners that ``commit``'s runs were created or moved on."""
+        for listener in self.listeners:
+            listener.runs_changed(commit)
+
+    def notify_repository(self, repo: Repository, action: str, changes: JSON) -> None:
+        """Tell the listeners of a repository event (GitHub's ``repository`` action)."""
+        for listener in self.listeners:
+            listener.repository_changed(repo, action, changes)
+
     def bump(self, repo: Repository) -> None:
         """Record a visible change in ``repo`` (invalidates its cached pages)."""
         repo.version += 1
@@ -244,6 +275,7 @@ class World:
         """Rename; the old ``owner/name`` then answers ``301`` to ``/repositories/{id}``."""
         with self.lock:
             repo = self._repo(old_full_name)
+            old_name = repo.name
             del self._by_name[repo.full_name.lower()]
             self._moved[repo.full_name.lower()] = repo.id
             repo.name = new_name
@@ -251,6 +283,7 @@ class World:
             self._by_name[repo.full_name.lower()] = repo
             self._moved.pop(repo.full_name.lower(), None)
             self.bump(repo)
+            self.notify_repository(repo, "renamed", {"repository": {"name": {"from": old_name}}})
 
     def create_repository(self, name: str, *, fork: bool = False, archived: bool = False) -> JSON:
         """A new repository of the organisation (no PRs yet), e.g. a fork the org keeps.
@@ -277,6 +310,7 @@ class World:
             self._by_name[repo.full_name.lower()] = repo
             self._by_id[repo.id] = repo
             self.bump(repo)
+            self.notify_repository(repo, "created", {})
             return self.repository(repo.full_name)
 
     def archive_repository(self, full_name: str, archived: bool = True) -> None:
@@ -286,6 +320,7 @@ class World:
             repo.archived = archived
             repo.rev += 1
             self.bump(repo)
+            self.notify_repository(repo, "archived" if archived else "unarchived", {})
 
     def delete_repository(self, full_name: str) -> None:
         """Delete a repository: 404 by name and by id, gone from its owner's listing."""
@@ -295,6 +330,7 @@ class World:
             del self._by_name[repo.full_name.lower()]
             del self._by_id[repo.id]
             self.version += 1
+            self.notify_repository(repo, "deleted", {})
 
     def rerun_check_run(self, full_name: str, head_sha: str, name: str | None = None) -> JSON:
         """Re-run a completed run on ``head_sha`` (by name, else the newest completed one).
@@ -311,6 +347,7 @@ class World:
                     if run is not None:
                         self.active[commit.sha] = commit
                         self.version += 1
+                        self.notify_runs(commit)
                         doc: JSON = orjson.loads(self.run_bytes(run, commit))
                         return doc
             raise LookupError(f"no completed run to re-run on {head_sha}")
