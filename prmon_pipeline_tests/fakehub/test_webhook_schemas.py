@@ -89,7 +89,7 @@ def test_every_emitted_kind_validates() -> None:
         if seen[key] <= PER_KIND:  # thousands of check runs: a few of each kind suffice
             problems += errors(key, payload)
     assert problems == []
-    missing = set(subset_script.EMITTED) - seen
+    missing = set(subset_script.EMITTED) - set(seen)
     assert missing == set()
 
 
