@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from prmon_pipeline.fakehub.world import World
 
 JSON = dict[str, Any]
-Dispatch = Callable[[str, str, Repository, JSON, "PullRequest | None"], None]
+Dispatch = Callable[[str, str, Repository, JSON, "PullRequest | None", int], None]
+"""``(event, action, repository, body, the PR of a pull_request event, world time of it)``."""
 
 
 class PullRequestState(NamedTuple):
@@ -95,7 +96,7 @@ class WorldObserver:
         for action, extra in self.actions(pr, old, new):
             sender = pr.merged_by if action == "closed" and pr.merged_by else pr.user
             body = self.renderer.pull_request(pr, action, sender, extra)
-            self.dispatch("pull_request", action, pr.repo, body, pr)
+            self.dispatch("pull_request", action, pr.repo, body, pr, pr.updated_at)
         if not self._same_second and self.faults.pick(("same_second",), "pull_request"):
             self._same_second = True  # a second change now, same second, not faulted again
             try:
@@ -165,24 +166,25 @@ class WorldObserver:
             if run.id not in self.created and run.queued_at >= self.since:
                 self.created.add(run.id)
                 body = self.renderer.check_run(run, commit, "created")
-                self.dispatch("check_run", "created", commit.repo, body, None)
-            done_now = run.status == "completed" and (run.completed_at or 0) > self.since
-            if done_now and run.id not in self.completed:
+                self.dispatch("check_run", "created", commit.repo, body, None, run.queued_at)
+            done_at = (run.completed_at or 0) if run.status == "completed" else 0
+            if done_at > self.since and run.id not in self.completed:
                 self.completed.add(run.id)
                 body = self.renderer.check_run(run, commit, "completed")
-                self.dispatch("check_run", "completed", commit.repo, body, None)
+                self.dispatch("check_run", "completed", commit.repo, body, None, done_at)
                 finished_suites.add(run.suite_id)
         for suite in sorted(finished_suites):
             members = [r for r in runs if r.suite_id == suite]
             if all(r.status == "completed" for r in members):
                 body = self.renderer.check_suite(commit, members, "completed")
-                self.dispatch("check_suite", "completed", commit.repo, body, None)
+                at = max(r.completed_at or 0 for r in members)
+                self.dispatch("check_suite", "completed", commit.repo, body, None, at)
 
     # -- repositories ----------------------------------------------------------------------
 
     def repository_changed(self, repo: Repository, action: str, changes: JSON) -> None:
         body = self.renderer.repository_event(repo, action, changes)
-        self.dispatch("repository", action, repo, body, None)
+        self.dispatch("repository", action, repo, body, None, self.world.now_epoch)
 
 
 def _people_actions(

@@ -57,6 +57,8 @@ class Delivery:
     installation_id: int | None
     redelivery: bool = False
     faultable: bool = True
+    at: int | None = None
+    """World time of the event (``delivered_at`` of its first attempts); None: now."""
 
 
 @dataclass(slots=True)
@@ -209,7 +211,7 @@ class WebhookSender:
             installation_id=delivery.installation_id,
             repository_id=delivery.repository_id,
             url=delivery.hook.url,
-            delivered_at=self.now(),
+            delivered_at=self.now() if delivery.redelivery or delivery.at is None else delivery.at,
             redelivery=delivery.redelivery,
             request_headers=_masked(headers),
             body=body,

@@ -229,15 +229,22 @@ class WebhookService:
         return [(h, i) for h, i in found if h.wants(event) and delivery_allowed(h, event, action)]
 
     def dispatch(
-        self, event: str, action: str, repo: Repository, body: JSON, pr: PullRequest | None
+        self,
+        event: str,
+        action: str,
+        repo: Repository,
+        body: JSON,
+        pr: PullRequest | None,
+        at: int,
     ) -> None:
-        """Send one world event to every hook that gets it, under one GUID."""
+        """Send one world event (at world time ``at``) to every hook that gets it, under one
+        GUID."""
         if pr is not None and self.faults.has("lag"):
             self._maybe_lag(pr, action)
         targets = self.recipients(event, action, repo)
         if not targets:
             return
-        guid = self.guids.next(self.world.now_epoch)
+        guid = self.guids.next(at)
         shared: bytes | None = None
         for hook, installation_id in targets:
             if installation_id is None:
@@ -247,7 +254,7 @@ class WebhookService:
                 installation = {"id": installation_id, "node_id": _installation_node(installation_id)}
                 payload = orjson.dumps({**body, "installation": installation})
             self.sender.submit(
-                Delivery(hook, guid, event, action, payload, repo.id, installation_id)
+                Delivery(hook, guid, event, action, payload, repo.id, installation_id, at=at)
             )
 
     # -- replication lag -------------------------------------------------------------------
