@@ -50,7 +50,7 @@ from prmon_pipeline.fakehub.responses import (
 )
 from prmon_pipeline.fakehub.routes import OWNER_ROUTES, Target, parse_path, query_pairs
 from prmon_pipeline.fakehub.webhook_api import ROUTE as WEBHOOK_ROUTE
-from prmon_pipeline.fakehub.webhook_api import WebhookAPI, parse_hook_path
+from prmon_pipeline.fakehub.webhook_api import HookCall, WebhookAPI, parse_hook_path
 from prmon_pipeline.fakehub.webhook_service import WebhookService
 from prmon_pipeline.fakehub.world import World
 
@@ -302,15 +302,13 @@ class Hub:
     async def _respond(self, req: Request) -> Result:
         """The response before the common headers (``reset`` marks a connection to drop)."""
         refused = self._gate(req)
-        if refused is None and req.target.route == WEBHOOK_ROUTE:
-            return self._webhooks(req)
-        refused = refused or self._apps_answer(req)
+        if refused is None:  # hooks first: /app/hook takes a JWT that App routes would refuse
+            webhooks = req.target.route == WEBHOOK_ROUTE
+            refused = self._webhooks(req) if webhooks else self._apps_answer(req)
+            refused = refused or self._lagging_pull(req)
         if refused is not None:
             return refused
         route = req.target.route
-        lagging = self._lagging_pull(req)
-        if lagging is not None:
-            return lagging
         fault = self.faults.pick(route, req.target.arg) if route != "unknown" else None
         if fault is None:
             return self._route(req)
@@ -340,8 +338,8 @@ class Hub:
                 return verified
             app_id = verified[0]
         pairs = query_pairs(req.scope.get("query_string", b""))
-        method = req.scope["method"]
-        return self.webhook_api.respond(method, where, pairs, req.body, req.base, app_id)
+        call = HookCall(req.scope["method"], where, pairs, req.body, req.base, app_id)
+        return self.webhook_api.respond(call)
 
     def _lagging_pull(self, req: Request) -> Result | None:
         """A webhook ``lag`` fault: the PR as it was before its delivered change (or 404)."""

@@ -26,7 +26,7 @@ from prmon_pipeline.fakehub.webhook_faults import parse_fault
 from prmon_pipeline.fakehub.webhook_hooks import CONTENT_TYPES, KINDS, WebhookSpec
 from prmon_pipeline.fakehub.world import World
 
-SECRET_ENV = "PRMON_WEBHOOK_SECRET"
+SECRET_ENV = "PRMON_WEBHOOK_SECRET"  # noqa: S105  # the variable's name, not a secret
 """The webhook secret comes from the environment only (never argv, never printed)."""
 
 

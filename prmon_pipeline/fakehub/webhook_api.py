@@ -16,17 +16,28 @@ These calls pass the hub's limits and cost one unit each, like every REST call.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
 from prmon_pipeline.fakehub.responses import Result, error, not_found, validation_failed
 from prmon_pipeline.fakehub.webhook_deliveries import next_link
-from prmon_pipeline.fakehub.webhook_hooks import CONTENT_TYPES, Hook
+from prmon_pipeline.fakehub.webhook_hooks import CONTENT_TYPES, MIRROR_EVENTS, Hook
 from prmon_pipeline.fakehub.webhook_service import WebhookService
 
-JSON = dict[str, Any]
 ROUTE = "webhooks"
+
+
+@dataclass(slots=True)
+class HookCall:
+    """One request to a webhook route: method, parsed path, query, body, API base, and the
+    App a verified JWT names (``/app/hook`` routes only)."""
+
+    method: str
+    where: HookPath
+    pairs: list[tuple[str, str]]
+    body: bytes
+    base: str
+    app_id: int | None = None
 
 
 @dataclass(slots=True)
@@ -60,41 +71,26 @@ class WebhookAPI:
     def __init__(self, service: WebhookService) -> None:
         self.service = service
 
-    def respond(
-        self,
-        method: str,
-        where: HookPath,
-        pairs: list[tuple[str, str]],
-        body: bytes,
-        base: str,
-        app_id: int | None,
-    ) -> Result:
-        """``app_id``: the App a verified JWT names (App routes only)."""
-        if where.kind == "app":
-            assert app_id is not None
-            return self._app(method, app_id, where.rest, pairs, body, base)
-        target = self._target(where)
-        if target is None:
-            return not_found()
-        target_id, name = target
-        rest = where.rest
-        if not rest:
-            if method == "GET":
-                hooks = self.service.store.of(where.kind, target_id)
-                return _json(200, [h.rest_json(self.api) for h in hooks])
-            if method == "POST":
-                return self._create(where.kind, target_id, name, body)
-            return not_found()
-        if not rest[0].isdigit():
-            return not_found()
-        hook = self.service.store.get(where.kind, target_id, int(rest[0]))
-        if hook is None:
-            return not_found()
-        return self._hook(method, hook, rest[1:], pairs, base, f"{hook.path()}")
-
     @property
     def api(self) -> str:
         return self.service.world.cfg.api_url
+
+    def respond(self, call: HookCall) -> Result:
+        """The answer to one webhook request."""
+        where = call.where
+        if where.kind == "app":
+            return self._app(call)
+        target = self._target(where)
+        if target is None:
+            return not_found()
+        if not where.rest:
+            return self._collection(call, *target)
+        hook = None
+        if where.rest[0].isdigit():
+            hook = self.service.store.get(where.kind, target[0], int(where.rest[0]))
+        if hook is None:
+            return not_found()
+        return self._hook(call, hook, where.rest[1:])
 
     def _target(self, where: HookPath) -> tuple[int, str] | None:
         world = self.service.world
@@ -107,6 +103,16 @@ class WebhookAPI:
                 return None
             return account.id, account.login
 
+    def _collection(self, call: HookCall, target_id: int, name: str) -> Result:
+        """``GET`` lists the hooks, ``POST`` creates one."""
+        kind = call.where.kind
+        if call.method == "GET":
+            hooks = self.service.store.of(kind, target_id)
+            return _json(200, [h.rest_json(self.api) for h in hooks])
+        if call.method == "POST":
+            return self._create(kind, target_id, name, call.body)
+        return not_found()
+
     def _create(self, kind: str, target_id: int, name: str, body: bytes) -> Result:
         try:
             doc = orjson.loads(body or b"{}")
@@ -116,11 +122,10 @@ class WebhookAPI:
         if not isinstance(config, dict) or not isinstance(config.get("url"), str):
             return validation_failed("Hook", "url")
         content_type = config.get("content_type", "form")
-        if content_type not in CONTENT_TYPES:
-            return validation_failed("Hook", "content_type")
         events = doc.get("events", ["push"])
-        if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
-            return validation_failed("Hook", "events")
+        valid_events = isinstance(events, list) and all(isinstance(e, str) for e in events)
+        if content_type not in CONTENT_TYPES or not valid_events:
+            return validation_failed("Hook", "content_type" if valid_events else "events")
         hook = self.service.create(
             kind,
             target_id,
@@ -136,112 +141,95 @@ class WebhookAPI:
         result.headers.append((b"location", f"{self.api}{hook.path()}".encode()))
         return result
 
-    def _hook(
-        self,
-        method: str,
-        hook: Hook,
-        rest: list[str],
-        pairs: list[tuple[str, str]],
-        base: str,
-        path: str,
-    ) -> Result:
+    def _hook(self, call: HookCall, hook: Hook, rest: list[str]) -> Result:
         if not rest:
-            if method == "GET":
-                return _json(200, hook.rest_json(self.api))
-            if method == "DELETE":
-                self.service.store.remove(hook)
-                return Result(204, b"")
-            return not_found()
-        if rest == ["pings"] and method == "POST":
+            return self._one_hook(call, hook)
+        if rest == ["pings"] and call.method == "POST":
             self.service.ping(hook)
             return Result(204, b"")
         if rest[0] == "deliveries":
-            return self._deliveries(method, hook, rest[1:], pairs, base, path)
+            return self._deliveries(call, hook, rest[1:])
         return not_found()
 
-    def _deliveries(
-        self,
-        method: str,
-        hook: Hook,
-        rest: list[str],
-        pairs: list[tuple[str, str]],
-        base: str,
-        path: str,
-    ) -> Result:
+    def _one_hook(self, call: HookCall, hook: Hook) -> Result:
+        if call.method == "GET":
+            return _json(200, hook.rest_json(self.api))
+        if call.method == "DELETE":
+            self.service.store.remove(hook)
+            return Result(204, b"")
+        return not_found()
+
+    def _deliveries(self, call: HookCall, hook: Hook, rest: list[str]) -> Result:
+        """List, show one, or redeliver (``POST …/deliveries/{id}/attempts``)."""
         log = self.service.log
         log.expire(self.service.world.now_epoch)
-        if not rest and method == "GET":
-            try:
-                chosen, cursor = log.page(hook.id, pairs)
-            except ValueError:
-                return validation_failed("HookDelivery", "cursor")
-            result = _json(200, [a.item() for a in chosen])
-            if cursor is not None:
-                link = next_link(base, f"{path}/deliveries", pairs, cursor)
-                result.headers.append((b"link", link.encode()))
-            return result
-        if not rest[0].isdigit():
-            return not_found()
-        attempt = log.get(hook.id, int(rest[0]))
+        if not rest and call.method == "GET":
+            return self._list(call, hook)
+        attempt = log.get(hook.id, int(rest[0])) if rest and rest[0].isdigit() else None
         if attempt is None:
             return not_found()
-        if len(rest) == 1 and method == "GET":
+        if len(rest) == 1 and call.method == "GET":
             return _json(200, attempt.detail())
-        if rest[1:] == ["attempts"] and method == "POST":
+        if rest[1:] == ["attempts"] and call.method == "POST":
             self.service.redeliver(hook, attempt.id)
             return _json(202, {})
         return not_found()
 
-    def _app(
-        self,
-        method: str,
-        app_id: int,
-        rest: list[str],
-        pairs: list[tuple[str, str]],
-        body: bytes,
-        base: str,
-    ) -> Result:
-        hooks = self.service.store.of("app", app_id)
+    def _list(self, call: HookCall, hook: Hook) -> Result:
+        try:
+            chosen, cursor = self.service.log.page(hook.id, call.pairs)
+        except ValueError:
+            return validation_failed("HookDelivery", "cursor")
+        result = _json(200, [a.item() for a in chosen])
+        if cursor is not None:
+            link = next_link(call.base, f"{hook.path()}/deliveries", call.pairs, cursor)
+            result.headers.append((b"link", link.encode()))
+        return result
+
+    def _app(self, call: HookCall) -> Result:
+        """``/app/hook/config`` and ``/app/hook/deliveries…`` of the JWT's App."""
+        assert call.app_id is not None
+        rest = call.where.rest
+        hooks = self.service.store.of("app", call.app_id)
         if rest == ["config"]:
-            if method == "PATCH":
-                return self._app_config(app_id, hooks[0] if hooks else None, body)
-            if method == "GET":
-                if not hooks:
-                    return not_found()
-                return _json(200, hooks[0].config_json())
-            return not_found()
-        if not hooks:
-            return not_found()
-        if rest and rest[0] == "deliveries":
-            return self._deliveries(method, hooks[0], rest[1:], pairs, base, "/app/hook")
+            return self._config(call, hooks[0] if hooks else None)
+        if hooks and rest and rest[0] == "deliveries":
+            return self._deliveries(call, hooks[0], rest[1:])
         return not_found()
 
-    def _app_config(self, app_id: int, hook: Hook | None, body: bytes) -> Result:
-        """``PATCH /app/hook/config``: set URL, content type, secret, ``insecure_ssl``."""
+    def _config(self, call: HookCall, hook: Hook | None) -> Result:
+        if call.method == "PATCH":
+            return self._app_config(call, hook)
+        if call.method == "GET" and hook is not None:
+            return _json(200, hook.config_json())
+        return not_found()
+
+    def _app_config(self, call: HookCall, hook: Hook | None) -> Result:
+        """``PATCH /app/hook/config``: set URL, content type, secret, ``insecure_ssl``; a new
+        URL makes a new hook (and a ``ping``)."""
+        assert call.app_id is not None
         try:
-            doc = orjson.loads(body or b"{}")
+            doc = orjson.loads(call.body or b"{}")
         except orjson.JSONDecodeError:
             return error(400, "Problems parsing JSON")
         if not isinstance(doc, dict):
             return validation_failed("Hook", "config")
         content_type = doc.get("content_type", hook.content_type if hook else "json")
-        if content_type not in CONTENT_TYPES:
-            return validation_failed("Hook", "content_type")
         url = doc.get("url", hook.url if hook else None)
-        if not isinstance(url, str):
-            return validation_failed("Hook", "url")
+        if content_type not in CONTENT_TYPES or not isinstance(url, str):
+            return validation_failed(
+                "Hook", "url" if content_type in CONTENT_TYPES else "content_type"
+            )
         if hook is None or url != hook.url:
-            secret = doc.get("secret", hook.secret if hook else None) or None
-            events = hook.events if hook else ("pull_request", "check_run", "check_suite", "repository")
             hook = self.service.create(
                 "app",
-                app_id,
-                str(app_id),
+                call.app_id,
+                str(call.app_id),
                 url=url,
                 content_type=content_type,
-                secret=secret,
+                secret=doc.get("secret", hook.secret if hook else None) or None,
                 insecure_ssl=str(doc.get("insecure_ssl", "0")),
-                events=events,
+                events=hook.events if hook else MIRROR_EVENTS,
             )
         else:
             hook.content_type = content_type

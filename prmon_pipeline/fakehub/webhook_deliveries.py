@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
+
 from prmon_pipeline.fakehub.render_repository import iso
 
 JSON = dict[str, Any]
@@ -77,8 +79,6 @@ class Attempt:
 
 
 def _json_or_none(payload: bytes) -> Any:
-    import orjson
-
     try:
         return orjson.loads(payload)
     except orjson.JSONDecodeError:
@@ -109,7 +109,9 @@ class DeliveryLog:
     def expire(self, now: int) -> None:
         """Forget attempts older than the retention at world time ``now``."""
         with self.lock:
-            for ident in [k for k, a in self.attempts.items() if a.delivered_at < now - self.retention]:
+            for ident in [
+                k for k, a in self.attempts.items() if a.delivered_at < now - self.retention
+            ]:
                 del self.attempts[ident]
 
     def get(self, hook_id: int, attempt_id: int) -> Attempt | None:

@@ -19,6 +19,7 @@ there before the observer started produce nothing until they complete.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from prmon_pipeline.fakehub.model import Commit, PullRequest, Repository, User
@@ -31,8 +32,22 @@ if TYPE_CHECKING:
     from prmon_pipeline.fakehub.world import World
 
 JSON = dict[str, Any]
-Dispatch = Callable[[str, str, Repository, JSON, "PullRequest | None", int], None]
-"""``(event, action, repository, body, the PR of a pull_request event, world time of it)``."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorldEvent:
+    """One webhook event: name, action, repository, body (without ``installation``), the PR
+    of a ``pull_request`` event, and the world time it happened."""
+
+    event: str
+    action: str
+    repo: Repository
+    body: JSON
+    at: int
+    pr: PullRequest | None = None
+
+
+Dispatch = Callable[[WorldEvent], None]
 
 
 class PullRequestState(NamedTuple):
@@ -96,7 +111,7 @@ class WorldObserver:
         for action, extra in self.actions(pr, old, new):
             sender = pr.merged_by if action == "closed" and pr.merged_by else pr.user
             body = self.renderer.pull_request(pr, action, sender, extra)
-            self.dispatch("pull_request", action, pr.repo, body, pr, pr.updated_at)
+            self.dispatch(WorldEvent("pull_request", action, pr.repo, body, pr.updated_at, pr))
         if not self._same_second and self.faults.pick(("same_second",), "pull_request"):
             self._same_second = True  # a second change now, same second, not faulted again
             try:
@@ -115,27 +130,13 @@ class WorldObserver:
             out.append(("reopened", {}))
         if old.head_sha != new.head_sha:
             out.append(("synchronize", {"before": old.head_sha, "after": new.head_sha}))
-        changes: JSON = {}
-        if old.title != new.title:
-            changes["title"] = {"from": old.title}
-        if old.body != new.body:
-            changes["body"] = {"from": old.body or ""}
-        if (old.base_ref, old.base_sha) != (new.base_ref, new.base_sha):
-            changes["base"] = {"ref": {"from": old.base_ref}, "sha": {"from": old.base_sha}}
-        if changes:
-            out.append(("edited", {"changes": changes}))
+        out += _edited(old, new)
         out += self._label_actions(pr, old, new)
         out += _people_actions(self.renderer, old.assignees, new.assignees, "assign", "assignee")
         out += _people_actions(
             self.renderer, old.reviewers, new.reviewers, "review_request", "requested_reviewer"
         )
-        if new.state == "open" and old.draft != new.draft:
-            out.append(("converted_to_draft" if new.draft else "ready_for_review", {}))
-        if old.auto_merge != new.auto_merge and new.state == "open":
-            if new.auto_merge:
-                out.append(("auto_merge_enabled", {}))
-            else:  # the schema requires a reason here; GitHub's wording is not documented
-                out.append(("auto_merge_disabled", {"reason": "Auto-merge was disabled"}))
+        out += _toggles(old, new)
         if old.state == "open" and new.state == "closed":
             out.append(("closed", {}))
         if not out:
@@ -166,25 +167,52 @@ class WorldObserver:
             if run.id not in self.created and run.queued_at >= self.since:
                 self.created.add(run.id)
                 body = self.renderer.check_run(run, commit, "created")
-                self.dispatch("check_run", "created", commit.repo, body, None, run.queued_at)
+                self.dispatch(WorldEvent("check_run", "created", commit.repo, body, run.queued_at))
             done_at = (run.completed_at or 0) if run.status == "completed" else 0
             if done_at > self.since and run.id not in self.completed:
                 self.completed.add(run.id)
                 body = self.renderer.check_run(run, commit, "completed")
-                self.dispatch("check_run", "completed", commit.repo, body, None, done_at)
+                self.dispatch(WorldEvent("check_run", "completed", commit.repo, body, done_at))
                 finished_suites.add(run.suite_id)
         for suite in sorted(finished_suites):
             members = [r for r in runs if r.suite_id == suite]
             if all(r.status == "completed" for r in members):
                 body = self.renderer.check_suite(commit, members, "completed")
                 at = max(r.completed_at or 0 for r in members)
-                self.dispatch("check_suite", "completed", commit.repo, body, None, at)
+                self.dispatch(WorldEvent("check_suite", "completed", commit.repo, body, at))
 
     # -- repositories ----------------------------------------------------------------------
 
     def repository_changed(self, repo: Repository, action: str, changes: JSON) -> None:
         body = self.renderer.repository_event(repo, action, changes)
-        self.dispatch("repository", action, repo, body, None, self.world.now_epoch)
+        self.dispatch(WorldEvent("repository", action, repo, body, self.world.now_epoch))
+
+
+def _edited(old: PullRequestState, new: PullRequestState) -> list[tuple[str, JSON]]:
+    """``edited`` with ``changes`` of title, body and base, when any changed."""
+    changes: JSON = {}
+    if old.title != new.title:
+        changes["title"] = {"from": old.title}
+    if old.body != new.body:
+        changes["body"] = {"from": old.body or ""}
+    if (old.base_ref, old.base_sha) != (new.base_ref, new.base_sha):
+        changes["base"] = {"ref": {"from": old.base_ref}, "sha": {"from": old.base_sha}}
+    return [("edited", {"changes": changes})] if changes else []
+
+
+def _toggles(old: PullRequestState, new: PullRequestState) -> list[tuple[str, JSON]]:
+    """Draft and auto-merge switches of an open PR."""
+    out: list[tuple[str, JSON]] = []
+    if new.state != "open":
+        return out
+    if old.draft != new.draft:
+        out.append(("converted_to_draft" if new.draft else "ready_for_review", {}))
+    if old.auto_merge != new.auto_merge:
+        if new.auto_merge:
+            out.append(("auto_merge_enabled", {}))
+        else:  # the schema requires a reason here; GitHub's wording is not documented
+            out.append(("auto_merge_disabled", {"reason": "Auto-merge was disabled"}))
+    return out
 
 
 def _people_actions(

@@ -17,7 +17,6 @@ set, ``X-GitHub-Enterprise-Version``/``-Host`` on GHES. ``form`` hooks get
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import threading
 import time
@@ -30,6 +29,7 @@ import httpx
 from prmon_pipeline.fakehub.webhook_deliveries import Attempt, DeliveryLog
 from prmon_pipeline.fakehub.webhook_faults import SENDER_KINDS, WebhookFaults
 from prmon_pipeline.fakehub.webhook_hooks import TARGET_TYPES, Hook
+from prmon_pipeline.fakehub.webhook_transport import PlainHTTP11Transport
 
 USER_AGENT = "GitHub-Hookshot/4f2c1e9"
 GHES_VERSION = "3.19.0"
@@ -239,8 +239,11 @@ class WebhookSender:
         limits = httpx.Limits(
             max_connections=self.concurrency, max_keepalive_connections=self.concurrency
         )
+        mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
+        if self.transport is None:  # see webhook_transport: httpcore's pool is the bottleneck
+            mounts["http://"] = PlainHTTP11Transport(self.concurrency)
         self.client = httpx.AsyncClient(
-            transport=self.transport, timeout=self.timeout, limits=limits
+            transport=self.transport, timeout=self.timeout, limits=limits, mounts=mounts
         )
         workers = [loop.create_task(self._work()) for _ in range(self.concurrency)]
         self.loop = loop

@@ -10,6 +10,7 @@ every hook it reaches, as GitHub's REST description says.
 
 from __future__ import annotations
 
+import base64
 import random
 import threading
 import time
@@ -29,7 +30,7 @@ from prmon_pipeline.fakehub.render_repository import iso
 from prmon_pipeline.fakehub.webhook_deliveries import DeliveryLog
 from prmon_pipeline.fakehub.webhook_faults import WebhookFaults
 from prmon_pipeline.fakehub.webhook_hooks import Hook, HookStore, WebhookSpec
-from prmon_pipeline.fakehub.webhook_observer import WorldObserver
+from prmon_pipeline.fakehub.webhook_observer import WorldEvent, WorldObserver
 from prmon_pipeline.fakehub.webhook_payloads import PayloadRenderer
 from prmon_pipeline.fakehub.webhook_sender import Delivery, WebhookSender
 from prmon_pipeline.fakehub.world import World
@@ -152,14 +153,21 @@ class WebhookService:
             raise ValueError("an App hook needs one configured App (HubConfig.apps)")
         return [(app_id, str(app_id))]
 
-    def create(self, kind: str, target_id: int, name: str, *, ping: bool = True, **fields: Any) -> Hook:
+    def create(
+        self, kind: str, target_id: int, name: str, *, ping: bool = True, **fields: Any
+    ) -> Hook:
         """A new hook (the App's one hook is replaced); observe the world from now on."""
         if kind == "app":
             for old in self.store.of("app", target_id):
                 self.store.remove(old)
         stamp = iso(self.world.now_epoch) or ""
         hook = self.store.add(
-            kind=kind, target_id=target_id, target_name=name, created_at=stamp, updated_at=stamp, **fields
+            kind=kind,
+            target_id=target_id,
+            target_name=name,
+            created_at=stamp,
+            updated_at=stamp,
+            **fields,
         )
         self.attach()
         if ping:
@@ -216,7 +224,9 @@ class WebhookService:
                 return installation
         return None
 
-    def recipients(self, event: str, action: str, repo: Repository) -> list[tuple[Hook, int | None]]:
+    def recipients(
+        self, event: str, action: str, repo: Repository
+    ) -> list[tuple[Hook, int | None]]:
         """Hooks that get this event, with the installation id for App hooks."""
         found: list[tuple[Hook, int | None]] = [(h, None) for h in self.store.of("repo", repo.id)]
         if repo.owner.type == "Organization":
@@ -228,34 +238,36 @@ class WebhookService:
                     found.append((hook, installation.id))
         return [(h, i) for h, i in found if h.wants(event) and delivery_allowed(h, event, action)]
 
-    def dispatch(
-        self,
-        event: str,
-        action: str,
-        repo: Repository,
-        body: JSON,
-        pr: PullRequest | None,
-        at: int,
-    ) -> None:
-        """Send one world event (at world time ``at``) to every hook that gets it, under one
-        GUID."""
-        if pr is not None and self.faults.has("lag"):
-            self._maybe_lag(pr, action)
-        targets = self.recipients(event, action, repo)
+    def dispatch(self, change: WorldEvent) -> None:
+        """Send one world event to every hook that gets it, under one GUID."""
+        if change.pr is not None and self.faults.has("lag"):
+            self._maybe_lag(change.pr, change.action)
+        targets = self.recipients(change.event, change.action, change.repo)
         if not targets:
             return
-        guid = self.guids.next(at)
+        guid = self.guids.next(change.at)
         shared: bytes | None = None
         for hook, installation_id in targets:
             if installation_id is None:
-                shared = shared or orjson.dumps(body)
+                shared = shared or orjson.dumps(change.body)
                 payload = shared
             else:
-                installation = {"id": installation_id, "node_id": _installation_node(installation_id)}
-                payload = orjson.dumps({**body, "installation": installation})
-            self.sender.submit(
-                Delivery(hook, guid, event, action, payload, repo.id, installation_id, at=at)
+                installation = {
+                    "id": installation_id,
+                    "node_id": installation_node(installation_id),
+                }
+                payload = orjson.dumps({**change.body, "installation": installation})
+            delivery = Delivery(
+                hook,
+                guid,
+                change.event,
+                change.action,
+                payload,
+                change.repo.id,
+                installation_id,
+                at=change.at,
             )
+            self.sender.submit(delivery)
 
     # -- replication lag -------------------------------------------------------------------
 
@@ -267,7 +279,9 @@ class WebhookService:
             spec = self.faults.pick(("lag",), "pull_request")
             if spec is not None:
                 self.lagging[key] = (time.monotonic() + spec.lag, previous)
-        self.last_rest[key] = orjson.dumps(pr_full(pr, self.world.cfg.api_url, self.world.cfg.html_url))
+        self.last_rest[key] = orjson.dumps(
+            pr_full(pr, self.world.cfg.api_url, self.world.cfg.html_url)
+        )
         self.last_rest.move_to_end(key)
         while len(self.last_rest) > LAG_MEMORY:
             self.last_rest.popitem(last=False)
@@ -316,7 +330,6 @@ class WebhookService:
         self.sender.close()
 
 
-def _installation_node(installation_id: int) -> str:
-    import base64
-
+def installation_node(installation_id: int) -> str:
+    """The installation's legacy node id (``simple-installation.node_id``)."""
     return base64.b64encode(f"03:Installation{installation_id}".encode()).decode()

@@ -5,9 +5,11 @@ one test goes over real sockets both ways."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
+import socket
 import uuid
 from typing import Any
 
@@ -15,6 +17,9 @@ import httpx
 import jwt
 import orjson
 import pytest
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
 
 from prmon_pipeline.fakehub import HubConfig, World, WorldConfig, create_app, serve, sync_client
 from prmon_pipeline.fakehub.apps import AppSpec, Installation
@@ -153,9 +158,6 @@ def test_rest_hook_creation_uses_githubs_defaults_and_pings() -> None:
 
 def create_app_for(hub: Any) -> Any:
     """A Starlette app around an existing hub (so REST and deliveries share it)."""
-    from starlette.applications import Starlette
-    from starlette.routing import Route
-
     app = Starlette(routes=[Route("/{path:path}", endpoint=hub, methods=_METHODS)])
     app.state.hub = hub
     return app
@@ -305,3 +307,33 @@ def test_over_real_http_both_ways() -> None:
     assert all(verified(r, SECRET) for r in receiver.received)
     assert [d["event"] for d in listed] == ["pull_request", "ping"]
     assert all(d["status"] == "OK" and d["status_code"] == 202 for d in listed)
+
+
+@pytest.mark.servers
+def test_unreachable_and_slow_receivers_are_recorded_failures() -> None:
+    """A refused connection is ``failed to connect``; an answer later than the timeout is
+    ``timed out``; both code 0 (no HTTP answer), one attempt each, no retry."""
+
+    async def slow(request: Any) -> Response:
+        await asyncio.sleep(1.0)
+        return Response(status_code=202)
+
+    sleeper = Starlette(routes=[Route("/webhooks/github", slow, methods=["POST"])])
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead_port = closed.getsockname()[1]
+    world = small_world()
+    name, number = open_pr(world)
+    with serve(sleeper) as slow_url:
+        hooks = (
+            WebhookSpec(f"http://127.0.0.1:{dead_port}/webhooks/github", target=name),
+            WebhookSpec(f"{slow_url}/webhooks/github", kind="org"),
+        )
+        app = create_app(world, HubConfig(webhooks=hooks))
+        service = app.state.hub.webhooks
+        service.sender.timeout = 0.2  # GitHub's 10 s, shortened for the test
+        world.apply_event(name, number, "edit")
+        assert service.drain()
+        outcomes = sorted((a.status, a.status_code) for a in service.log.attempts.values())
+        service.close()
+    assert outcomes == [("failed to connect", 0), ("timed out", 0)]

@@ -13,6 +13,7 @@ from prmon_pipeline.fakehub import World, WorldConfig, sync_client
 from prmon_pipeline.fakehub.app import Hub
 from prmon_pipeline.fakehub.webhook_faults import WebhookFaultSpec, parse_fault
 from prmon_pipeline.fakehub.webhook_hooks import WebhookSpec
+from prmon_pipeline.fakehub.world_evolution import _new_pr
 from prmon_pipeline_tests.fakehub.test_webhook_delivery import create_app_for
 from prmon_pipeline_tests.fakehub.webhook_receiver import URL, Receiver, hub_for
 
@@ -98,7 +99,7 @@ def test_two_changes_in_the_same_second(world: World, hub: Hub, receiver: Receiv
     world.apply_event(name, number, "edit")
     assert hub.webhooks.drain()
     payloads = [r.payload() for r in receiver.received]
-    assert [p["action"] for p in payloads][0] == "edited"
+    assert payloads[0]["action"] == "edited"
     assert payloads[1]["action"] in ("labeled", "unlabeled")
     stamps = {p["pull_request"]["updated_at"] for p in payloads}
     assert len(stamps) == 1  # the receiver must not guess which is newer
@@ -121,8 +122,6 @@ def test_delivery_before_rest_shows_the_change(world: World, hub: Hub) -> None:
     hub.webhooks.faults.add(WebhookFaultSpec("lag", count=1, lag=60))
     repo = world.find_repository(name)
     assert repo is not None
-    from prmon_pipeline.fakehub.world_evolution import _new_pr
-
     _new_pr(world, world.rng, repo, world.now_epoch)  # a PR opens: 404 while it lags
     newest = max(repo.pulls)
     assert client.get(f"/repos/{name}/pulls/{newest}").status_code == 404

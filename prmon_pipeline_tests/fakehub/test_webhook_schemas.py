@@ -15,11 +15,10 @@ from jsonschema import Draft202012Validator
 from prmon_pipeline.fakehub import World, WorldConfig
 from prmon_pipeline.fakehub import webhook_schema_subset as subset_script
 from prmon_pipeline.fakehub.webhook_hooks import WebhookSpec
+from prmon_pipeline.fakehub.webhook_payloads import PayloadRenderer
 from prmon_pipeline_tests.fakehub.webhook_receiver import URL, Receiver, hub_for
 
-SCHEMAS = json.loads(
-    (Path(subset_script.__file__).with_name("webhook_schemas.json")).read_text()
-)
+SCHEMAS = json.loads((Path(subset_script.__file__).with_name("webhook_schemas.json")).read_text())
 EXEMPT_PATH = ["pull_request", "head", "repo"]
 PER_KIND = 12
 
@@ -100,8 +99,6 @@ def test_the_exemption_is_only_the_deleted_fork(action: str) -> None:
     repo = world.find_repository(world.repository_names()[0])
     assert repo is not None
     gone = next(p for p in repo.pulls.values() if p.head_repo is None)
-    from prmon_pipeline.fakehub.webhook_payloads import PayloadRenderer
-
     body = PayloadRenderer(world.cfg.api_url, world.cfg.html_url).pull_request(
         gone, action, gone.user, {}
     )
