@@ -130,7 +130,8 @@ class HookStore:
 
     def of(self, kind: str, target_id: int) -> list[Hook]:
         """The hooks of one repository, organisation or App, in creation order."""
-        return [h for h in self.hooks.values() if h.kind == kind and h.target_id == target_id]
+        found = list(self.hooks.values())  # a snapshot: the API thread may add hooks meanwhile
+        return [h for h in found if h.kind == kind and h.target_id == target_id]
 
     def get(self, kind: str, target_id: int, hook_id: int) -> Hook | None:
         hook = self.hooks.get(hook_id)

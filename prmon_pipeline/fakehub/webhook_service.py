@@ -231,7 +231,7 @@ class WebhookService:
         found: list[tuple[Hook, int | None]] = [(h, None) for h in self.store.of("repo", repo.id)]
         if repo.owner.type == "Organization":
             found += [(h, None) for h in self.store.of("org", repo.owner.id)]
-        for hook in self.store.hooks.values():
+        for hook in list(self.store.hooks.values()):
             if hook.kind == "app":
                 installation = self.installation_of(hook.target_id, repo)
                 if installation is not None:
