@@ -74,7 +74,9 @@ def test_keep_alive_and_chunked_answers() -> None:
 def test_a_closed_keep_alive_connection_is_replaced_once() -> None:
     seen: list[bytes] = []
 
-    async def one_per_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def one_per_connection(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         seen.append(await read_request(reader))
         writer.write(PLAIN)  # keep-alive promised, then closed: a stale pooled connection
         await writer.drain()
