@@ -183,7 +183,17 @@ class WorldObserver:
 
     # -- repositories ----------------------------------------------------------------------
 
-    def repository_changed(self, repo: Repository, action: str, changes: JSON) -> None:
+    def repository_changed(
+        self, repo: Repository, action: str, changes: JSON, previous_owner: User | None = None
+    ) -> None:
+        if previous_owner is not None:  # transferred: GitHub names the previous account
+            organization = self.renderer.organization(previous_owner)
+            was = (
+                {"organization": organization}
+                if organization is not None
+                else {"user": self.renderer.user(previous_owner)}
+            )
+            changes = {**changes, "owner": {"from": was}}
         body = self.renderer.repository_event(repo, action, changes)
         self.dispatch(WorldEvent("repository", action, repo, body, self.world.now_epoch))
 

@@ -51,6 +51,7 @@ EMITTED = (
     "repository-created",
     "repository-deleted",
     "repository-renamed",
+    "repository-transferred",
     "repository-unarchived",
 )
 """Webhook operation keys (``{event}-{action}`` with dashes) fakehub can emit."""

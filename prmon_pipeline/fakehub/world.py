@@ -42,14 +42,17 @@ class WorldListener(Protocol):
 
     ``pull_request_changed`` follows each PR event (a new PR included) with the PR already
     changed; ``runs_changed`` follows new runs and status transitions of a commit;
-    ``repository_changed`` names GitHub's ``repository`` action (``renamed``, ``archived``...).
+    ``repository_changed`` names GitHub's ``repository`` action (``renamed``, ``archived``...;
+    ``transferred`` also names the previous owner).
     """
 
     def pull_request_changed(self, pr: PullRequest) -> None: ...
 
     def runs_changed(self, commit: Commit) -> None: ...
 
-    def repository_changed(self, repo: Repository, action: str, changes: JSON) -> None: ...
+    def repository_changed(
+        self, repo: Repository, action: str, changes: JSON, previous_owner: User | None = None
+    ) -> None: ...
 
 
 class World:
@@ -228,10 +231,12 @@ class World:
         for listener in self.listeners:
             listener.runs_changed(commit)
 
-    def notify_repository(self, repo: Repository, action: str, changes: JSON) -> None:
+    def notify_repository(
+        self, repo: Repository, action: str, changes: JSON, previous_owner: User | None = None
+    ) -> None:
         """Tell the listeners of a repository event (GitHub's ``repository`` action)."""
         for listener in self.listeners:
-            listener.repository_changed(repo, action, changes)
+            listener.repository_changed(repo, action, changes, previous_owner)
 
     def bump(self, repo: Repository) -> None:
         """Record a visible change in ``repo`` (invalidates its cached pages)."""
@@ -284,6 +289,24 @@ class World:
             self._moved.pop(repo.full_name.lower(), None)
             self.bump(repo)
             self.notify_repository(repo, "renamed", {"repository": {"name": {"from": old_name}}})
+
+    def transfer_repository(self, full_name: str, new_owner: str) -> None:
+        """Transfer to another account (an organisation or a user) under the same name; the
+        old ``owner/name`` then answers ``301`` to ``/repositories/{id}``, as after a rename."""
+        with self.lock:
+            repo = self._repo(full_name)
+            account = self.account(new_owner)
+            if account is None:
+                raise KeyError(new_owner)
+            previous = repo.owner
+            del self._by_name[repo.full_name.lower()]
+            self._moved[repo.full_name.lower()] = repo.id
+            repo.owner = account
+            repo.rev += 1
+            self._by_name[repo.full_name.lower()] = repo
+            self._moved.pop(repo.full_name.lower(), None)
+            self.bump(repo)
+            self.notify_repository(repo, "transferred", {}, previous)
 
     def create_repository(self, name: str, *, fork: bool = False, archived: bool = False) -> JSON:
         """A new repository of the organisation (no PRs yet), e.g. a fork the org keeps.

@@ -238,6 +238,27 @@ def test_app_hook_carries_the_installation_and_misses_deletions() -> None:
     assert org_edit.guid == app_edit.guid  # one event, one GUID for every hook
 
 
+def test_transfer_reaches_the_repository_hook_not_the_old_organization() -> None:
+    world, receiver = small_world(), Receiver()
+    name = world.repository_names()[0]
+    org = world.pop.owner
+    user = world.pop.users[0]
+    hooks = (WebhookSpec(URL, target=name), WebhookSpec(URL, kind="org"))
+    with hub_for(world, receiver, webhooks=hooks) as hub:
+        world.transfer_repository(name, user.login)
+        assert hub.webhooks.drain()
+        client = sync_client(create_app_for(hub))
+        moved = client.get(f"/repos/{name}")
+        client.close()
+    [got] = receiver.of("repository", "transferred")
+    assert got.headers["x-github-hook-installation-target-type"] == "repository"
+    payload = got.payload()
+    assert payload["changes"]["owner"]["from"]["organization"]["login"] == org.login
+    assert payload["repository"]["full_name"] == f"{user.login}/{name.split('/')[1]}"
+    assert "organization" not in payload  # a user owns it now
+    assert moved.status_code == 301
+
+
 def test_fork_pr_runs_have_no_pull_requests_and_no_head_branch() -> None:
     world, receiver = small_world(seed=6, prs=60), Receiver()
     name, number = open_pr(world, fork=True)

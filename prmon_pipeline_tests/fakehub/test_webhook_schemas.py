@@ -67,15 +67,17 @@ def drive(world: World) -> None:
     world.rename_repository(name, "renamed")
     world.archive_repository(f"{repo.owner.login}/renamed")
     world.archive_repository(f"{repo.owner.login}/renamed", archived=False)
+    world.transfer_repository(f"{repo.owner.login}/renamed", world.pop.users[0].login)
     world.create_repository("brand-new")
-    world.delete_repository(f"{repo.owner.login}/brand-new")
+    world.delete_repository(f"{world.pop.owner.login}/brand-new")
 
 
 def test_every_emitted_kind_validates() -> None:
     world = World(WorldConfig(seed=11, repositories=2, prs_per_repository=40))
     receiver = Receiver()
     spec = WebhookSpec(URL, kind="org", secret="s", events=("*",))
-    with hub_for(world, receiver, webhooks=(spec,)) as hub:
+    moved = WebhookSpec(URL, target=world.repository_names()[0], events=("repository",))
+    with hub_for(world, receiver, webhooks=(spec, moved)) as hub:
         hub.webhooks.ping(hub.webhooks.store.of("org", world.pop.owner.id)[0])
         drive(world)
         assert hub.webhooks.drain()
