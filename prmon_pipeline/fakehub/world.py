@@ -281,14 +281,18 @@ class World:
         with self.lock:
             repo = self._repo(old_full_name)
             old_name = repo.name
-            del self._by_name[repo.full_name.lower()]
-            self._moved[repo.full_name.lower()] = repo.id
-            repo.name = new_name
-            repo.rev += 1
-            self._by_name[repo.full_name.lower()] = repo
-            self._moved.pop(repo.full_name.lower(), None)
-            self.bump(repo)
+            self._rekey(repo, new_name, repo.owner)
             self.notify_repository(repo, "renamed", {"repository": {"name": {"from": old_name}}})
+
+    def _rekey(self, repo: Repository, name: str, owner: User) -> None:
+        """A new ``owner/name``: the old one is remembered for the ``301``."""
+        del self._by_name[repo.full_name.lower()]
+        self._moved[repo.full_name.lower()] = repo.id
+        repo.name, repo.owner = name, owner
+        repo.rev += 1
+        self._by_name[repo.full_name.lower()] = repo
+        self._moved.pop(repo.full_name.lower(), None)
+        self.bump(repo)
 
     def transfer_repository(self, full_name: str, new_owner: str) -> None:
         """Transfer to another account (an organisation or a user) under the same name; the
@@ -299,13 +303,7 @@ class World:
             if account is None:
                 raise KeyError(new_owner)
             previous = repo.owner
-            del self._by_name[repo.full_name.lower()]
-            self._moved[repo.full_name.lower()] = repo.id
-            repo.owner = account
-            repo.rev += 1
-            self._by_name[repo.full_name.lower()] = repo
-            self._moved.pop(repo.full_name.lower(), None)
-            self.bump(repo)
+            self._rekey(repo, repo.name, account)
             self.notify_repository(repo, "transferred", {}, previous)
 
     def create_repository(self, name: str, *, fork: bool = False, archived: bool = False) -> JSON:
