@@ -240,11 +240,11 @@ class WebhookService:
 
     def dispatch(self, change: WorldEvent) -> None:
         """Send one world event to every hook that gets it, under one GUID."""
-        if change.pr is not None and self.faults.has("lag"):
-            self._maybe_lag(change.pr, change.action)
         targets = self.recipients(change.event, change.action, change.repo)
         if not targets:
             return
+        if change.pr is not None and self.faults.has("lag"):
+            self._maybe_lag(change.pr, change.action)
         guid = self.guids.next(change.at)
         shared: bytes | None = None
         for hook, installation_id in targets:

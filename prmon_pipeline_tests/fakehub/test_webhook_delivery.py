@@ -134,6 +134,7 @@ def test_rest_hook_creation_uses_githubs_defaults_and_pings() -> None:
         assert hook["config"] == {"content_type": "form", "insecure_ssl": "0", "url": URL}
         assert hook["events"] == ["push"] and hook["active"] is True
         assert created.headers["location"].endswith(f"/repos/{name}/hooks/{hook['id']}")
+        assert app.drain()  # deliveries are concurrent: keep the two pings in order
         secret_hook = client.post(
             f"/repos/{name}/hooks",
             json={"config": {"url": URL, "secret": "hush", "content_type": "json"}},
@@ -319,6 +320,7 @@ def test_over_real_http_both_ways() -> None:
             body["events"] = ["pull_request"]  # type: ignore[assignment]
             created = client.post(f"/repos/{name}/hooks", json=body)
             assert created.status_code == 201
+            assert app.state.hub.webhooks.drain()  # the ping first (deliveries are concurrent)
             world.apply_event(name, number, "edit")
             assert app.state.hub.webhooks.drain()
             hook_id = created.json()["id"]
