@@ -128,6 +128,7 @@ class WebhookSender:
         self._start = threading.Lock()
         self._idle = threading.Condition()
         self._pending = 0
+        self._stopping = False
         self._held: list[Held] = []
         self.sent = 0
 
@@ -251,15 +252,16 @@ class WebhookSender:
         try:
             loop.run_forever()
         finally:
+            self._stopping = True
             for worker in workers:
                 worker.cancel()
-            loop.run_until_complete(asyncio.gather(*workers, return_exceptions=True))
+            loop.run_until_complete(asyncio.wait(workers, timeout=2))
             loop.run_until_complete(self.client.aclose())
             loop.close()
 
     async def _work(self) -> None:
         assert self.queue is not None
-        while True:
+        while not self._stopping:
             delivery = await self.queue.get()
             try:
                 await self._send(delivery)

@@ -36,8 +36,9 @@ class PlainHTTP11Transport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeout = _total_timeout(request)
-        try:
-            return await asyncio.wait_for(self._handle(request), timeout)
+        try:  # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+            async with asyncio.timeout(timeout):
+                return await self._handle(request)
         except TimeoutError as exc:
             raise httpx.ReadTimeout("timed out", request=request) from exc
 
