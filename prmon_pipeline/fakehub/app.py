@@ -49,6 +49,9 @@ from prmon_pipeline.fakehub.responses import (
     not_found,
 )
 from prmon_pipeline.fakehub.routes import OWNER_ROUTES, Target, parse_path, query_pairs
+from prmon_pipeline.fakehub.webhook_api import ROUTE as WEBHOOK_ROUTE
+from prmon_pipeline.fakehub.webhook_api import HookCall, WebhookAPI, parse_hook_path
+from prmon_pipeline.fakehub.webhook_service import WebhookService
 from prmon_pipeline.fakehub.world import World
 
 Scope = MutableMapping[str, Any]
@@ -138,6 +141,8 @@ class Hub:
             entries=config.page_cache_entries,
             tag_entries=config.page_etag_entries,
         )
+        self.webhooks = WebhookService(world, config)
+        self.webhook_api = WebhookAPI(self.webhooks)
         self.in_flight = 0
         self._request_serial = 0
 
@@ -174,10 +179,13 @@ class Hub:
         if cfg.ghes:
             prefix = GHES_PREFIX
             path = path[len(GHES_PREFIX) :] if path.startswith(GHES_PREFIX + "/") else "/\x00"
-        target = parse_path(path)
-        if scope["method"] not in ("GET", "HEAD") and target.route not in apps.POST_ROUTES:
-            target.route = "unknown"
         body = b""
+        target = parse_path(path)
+        if "/hook" in path and parse_hook_path(path) is not None:
+            target = Target(WEBHOOK_ROUTE, rest=path)
+            body = await _read_body(receive)
+        elif scope["method"] not in ("GET", "HEAD") and target.route not in apps.POST_ROUTES:
+            target.route = "unknown"
         if scope["method"] == "POST" and scope["path"] == GRAPHQL_PATHS[cfg.ghes]:
             target = Target("graphql")
             body = await _read_body(receive)
@@ -293,7 +301,11 @@ class Hub:
 
     async def _respond(self, req: Request) -> Result:
         """The response before the common headers (``reset`` marks a connection to drop)."""
-        refused = self._gate(req) or self._apps_answer(req)
+        refused = self._gate(req)
+        if refused is None:  # hooks first: /app/hook takes a JWT that App routes would refuse
+            webhooks = req.target.route == WEBHOOK_ROUTE
+            refused = self._webhooks(req) if webhooks else self._apps_answer(req)
+            refused = refused or self._lagging_pull(req)
         if refused is not None:
             return refused
         route = req.target.route
@@ -314,6 +326,38 @@ class Hub:
             broken = fault_kinds.truncate if fault.kind == "truncated" else fault_kinds.malform
             return Result(200, broken(result.body))
         return result
+
+    def _webhooks(self, req: Request) -> Result:
+        """Hooks and deliveries (``fakehub.webhook_api``); ``/app/hook`` wants an App JWT."""
+        where = parse_hook_path(req.target.rest)
+        assert where is not None
+        app_id = None
+        if where.kind == "app":
+            verified = self.apps.app_of(req.token)
+            if isinstance(verified, Result):
+                return verified
+            app_id = verified[0]
+        pairs = query_pairs(req.scope.get("query_string", b""))
+        call = HookCall(req.scope["method"], where, pairs, req.body, req.base, app_id)
+        return self.webhook_api.respond(call)
+
+    def _lagging_pull(self, req: Request) -> Result | None:
+        """A webhook ``lag`` fault: the PR as it was before its delivered change (or 404)."""
+        if req.target.route != "pull" or not self.webhooks.lagging:
+            return None
+        target = req.target
+        with self.world.lock:
+            repo = (
+                self.world.find_repository(target.owner_repo)
+                if target.owner_repo is not None
+                else self.world.repository_by_id(target.repo_id or 0)
+            )
+        if repo is None or not target.arg.isdigit():
+            return None
+        lagging, previous = self.webhooks.lagging_pull(repo, int(target.arg))
+        if not lagging:
+            return None
+        return not_found() if previous is None else Result(200, previous)
 
     def _graphql(self, req: Request) -> Result:
         """``POST /graphql``: the endpoint charges the GraphQL pool; counted here."""

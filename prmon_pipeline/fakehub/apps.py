@@ -171,6 +171,12 @@ class AppAuthority:
             return not_found()
         return Result(200, orjson.dumps(self._installation_json(app_id, found)))
 
+    def app_of(self, token: str | None) -> tuple[int, AppSpec] | Result:
+        """The App a JWT authenticates (``/app/hook/...`` routes), or the 401 to answer."""
+        if not self.enabled:
+            return not_found()
+        return self._verify(token)
+
     def _verify(self, token: str | None) -> tuple[int, AppSpec] | Result:
         """The App a JWT authenticates, or GitHub's 401 saying what is wrong with it."""
         if token is None or not is_jwt(token):

@@ -13,7 +13,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import httpx
+
     from prmon_pipeline.fakehub.apps import AppSpec
+    from prmon_pipeline.fakehub.webhook_faults import WebhookFaultSpec
+    from prmon_pipeline.fakehub.webhook_hooks import WebhookSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +83,12 @@ class HubConfig:
     ``apps``: GitHub Apps by App id (public key and installations, see ``fakehub.apps``).
     Rendered pages stay within ``page_cache_bytes`` (LRU); the ETags of ``page_etag_entries``
     pages are remembered beyond that, and ``page_cache_entries`` sorted PR lists.
+
+    Webhooks (``fakehub.webhook_*``): ``webhooks`` are created at start (no ping);
+    ``webhook_faults`` are active from the start (seeded by ``fault_seed``); deliveries go
+    through ``webhook_transport`` when given (an ASGI receiver in tests), else over HTTP, with
+    ``webhook_concurrency`` sender tasks; the deliveries log keeps ``webhook_attempts_kept``
+    attempts at most (and 3 days, 7 on GHES, by the world clock).
     """
 
     rate_limit: int = 5000
@@ -105,3 +115,8 @@ class HubConfig:
     apps: Mapping[int, AppSpec] = field(default_factory=dict)
     page_cache_bytes: int = 256 << 20
     page_etag_entries: int = 65536
+    webhooks: tuple[WebhookSpec, ...] = ()
+    webhook_faults: tuple[WebhookFaultSpec, ...] = ()
+    webhook_transport: httpx.AsyncBaseTransport | None = None
+    webhook_concurrency: int = 32
+    webhook_attempts_kept: int = 200_000

@@ -7,6 +7,7 @@ known without parsing logs and two test servers never race for a port.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import socket
 import threading
@@ -20,7 +21,13 @@ from starlette.applications import Starlette
 from prmon_pipeline.fakehub.app import GHES_PREFIX, create_app
 from prmon_pipeline.fakehub.apps import apps_from_arguments
 from prmon_pipeline.fakehub.config import HubConfig, WorldConfig
+from prmon_pipeline.fakehub.webhook_faults import KINDS as WEBHOOK_FAULTS
+from prmon_pipeline.fakehub.webhook_faults import parse_fault
+from prmon_pipeline.fakehub.webhook_hooks import CONTENT_TYPES, KINDS, WebhookSpec
 from prmon_pipeline.fakehub.world import World
+
+SECRET_ENV = "PRMON_WEBHOOK_SECRET"  # noqa: S105  # the variable's name, not a secret
+"""The webhook secret comes from the environment only (never argv, never printed)."""
 
 
 @contextmanager
@@ -46,7 +53,8 @@ def serve(app: Starlette, host: str = "127.0.0.1", port: int = 0) -> Iterator[st
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("fakehub server did not start")
         time.sleep(0.01)
-    prefix = GHES_PREFIX if app.state.hub.config.ghes else ""
+    hub = getattr(app.state, "hub", None)  # any Starlette app may be served (test receivers)
+    prefix = GHES_PREFIX if hub is not None and hub.config.ghes else ""
     try:
         yield f"http://{host}:{bound_port}{prefix}"
     finally:
@@ -87,7 +95,40 @@ def argument_parser() -> argparse.ArgumentParser:
         "--app-id", type=int, help="a GitHub App with this id, installed on --owner's repositories"
     )
     parser.add_argument("--app-public-key", metavar="PEM_FILE", help="the App's public key")
+    hooks = parser.add_argument_group(
+        "webhooks", f"deliver the world's changes to a URL (secret: ${SECRET_ENV}, never argv)"
+    )
+    hooks.add_argument("--webhook-url", help="e.g. http://127.0.0.1:8787/webhooks/github")
+    hooks.add_argument("--webhook-content-type", choices=CONTENT_TYPES, default="json")
+    hooks.add_argument(
+        "--webhook-kind",
+        choices=KINDS,
+        default="repo",
+        help="repo: one hook per repository; org: one on --owner; app: the --app-id App's hook",
+    )
+    hooks.add_argument(
+        "--webhook-fault",
+        action="append",
+        default=[],
+        metavar="KIND[:RATE]",
+        help=f"inject a webhook fault (repeatable): {', '.join(WEBHOOK_FAULTS)}",
+    )
+    hooks.add_argument("--fault-seed", type=int, default=0, help="seed of injected faults")
     return parser
+
+
+def webhook_specs(args: argparse.Namespace) -> tuple[WebhookSpec, ...]:
+    """The hook ``--webhook-url`` asks for, signed with ``$PRMON_WEBHOOK_SECRET`` if set."""
+    if not args.webhook_url:
+        return ()
+    spec = WebhookSpec(
+        args.webhook_url,
+        kind=args.webhook_kind,
+        content_type=args.webhook_content_type,
+        secret=os.environ.get(SECRET_ENV) or None,
+        target=str(args.app_id) if args.webhook_kind == "app" and args.app_id else None,
+    )
+    return (spec,)
 
 
 def hub_config(args: argparse.Namespace) -> HubConfig:
@@ -99,7 +140,22 @@ def hub_config(args: argparse.Namespace) -> HubConfig:
         valid_tokens=frozenset(args.token),
         ghes=args.ghes,
         apps=apps_from_arguments(args.app_id, args.app_public_key, args.owner),
+        webhooks=webhook_specs(args),
+        webhook_faults=tuple(parse_fault(text) for text in args.webhook_fault),
+        fault_seed=args.fault_seed,
     )
+
+
+def webhook_summary(config: HubConfig) -> list[str]:
+    """Where deliveries go and whether they are signed (the secret itself never)."""
+    lines = []
+    for spec in config.webhooks:
+        signed = "signed" if spec.secret else f"UNSIGNED (set ${SECRET_ENV} to sign)"
+        lines.append(
+            f"webhooks: {spec.kind} hook -> {spec.url} ({spec.content_type}, {signed};"
+            f" events {', '.join(spec.events)})"
+        )
+    return lines
 
 
 def served_summary(world: World, url: str) -> str:
@@ -133,13 +189,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             owner=args.owner,
         )
     )
-    app = create_app(world, hub_config(args))
+    config = hub_config(args)
+    app = create_app(world, config)
     # Ctrl-C, `kill -INT` and a plain `kill` all stop the server, even when this process was
     # started with SIGINT ignored (a shell's background job, which Python then leaves ignored).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     with serve(app, host=args.host, port=args.port) as url:
         print(served_summary(world, url), flush=True)
+        for line in webhook_summary(config):
+            print(line, flush=True)
         try:
             while True:
                 time.sleep(args.tick if args.tick > 0 else 3600)
@@ -147,4 +206,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                     world.advance(args.tick * args.speed)
         except KeyboardInterrupt:
             pass
+        finally:
+            app.state.hub.webhooks.close()
     return 0

@@ -11,7 +11,7 @@ import random
 import threading
 from collections import OrderedDict
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -37,6 +37,24 @@ def _droppable(commit: Commit) -> bool:
     return commit.next_transition is None and commit.next_k == commit.planned_runs
 
 
+class WorldListener(Protocol):
+    """Told of every visible change as it happens, under the world lock (webhook senders).
+
+    ``pull_request_changed`` follows each PR event (a new PR included) with the PR already
+    changed; ``runs_changed`` follows new runs and status transitions of a commit;
+    ``repository_changed`` names GitHub's ``repository`` action (``renamed``, ``archived``...;
+    ``transferred`` also names the previous owner).
+    """
+
+    def pull_request_changed(self, pr: PullRequest) -> None: ...
+
+    def runs_changed(self, commit: Commit) -> None: ...
+
+    def repository_changed(
+        self, repo: Repository, action: str, changes: JSON, previous_owner: User | None = None
+    ) -> None: ...
+
+
 class World:
     """N repositories x M pull requests with check runs, evolving with :meth:`advance`."""
 
@@ -55,6 +73,7 @@ class World:
         self._by_id: dict[int, Repository] = {r.id: r for r in self.pop.repos}
         self._moved: dict[str, int] = {}
         self._repositories_created = len(self.pop.repos)
+        self.listeners: list[WorldListener] = []
         recent = self.now_epoch - cfg.stale_after_seconds - 7200
         for commit in self.pop.commits.values():
             if commit.created_at >= recent:
@@ -202,6 +221,23 @@ class World:
 
     # -- mutations -----------------------------------------------------------------------
 
+    def notify_pull_request(self, pr: PullRequest) -> None:
+        """Tell the listeners that ``pr`` changed (or was opened) just now."""
+        for listener in self.listeners:
+            listener.pull_request_changed(pr)
+
+    def notify_runs(self, commit: Commit) -> None:
+        """Tell the listeners that ``commit``'s runs were created or moved on."""
+        for listener in self.listeners:
+            listener.runs_changed(commit)
+
+    def notify_repository(
+        self, repo: Repository, action: str, changes: JSON, previous_owner: User | None = None
+    ) -> None:
+        """Tell the listeners of a repository event (GitHub's ``repository`` action)."""
+        for listener in self.listeners:
+            listener.repository_changed(repo, action, changes, previous_owner)
+
     def bump(self, repo: Repository) -> None:
         """Record a visible change in ``repo`` (invalidates its cached pages)."""
         repo.version += 1
@@ -244,13 +280,31 @@ class World:
         """Rename; the old ``owner/name`` then answers ``301`` to ``/repositories/{id}``."""
         with self.lock:
             repo = self._repo(old_full_name)
-            del self._by_name[repo.full_name.lower()]
-            self._moved[repo.full_name.lower()] = repo.id
-            repo.name = new_name
-            repo.rev += 1
-            self._by_name[repo.full_name.lower()] = repo
-            self._moved.pop(repo.full_name.lower(), None)
-            self.bump(repo)
+            old_name = repo.name
+            self._rekey(repo, new_name, repo.owner)
+            self.notify_repository(repo, "renamed", {"repository": {"name": {"from": old_name}}})
+
+    def _rekey(self, repo: Repository, name: str, owner: User) -> None:
+        """A new ``owner/name``: the old one is remembered for the ``301``."""
+        del self._by_name[repo.full_name.lower()]
+        self._moved[repo.full_name.lower()] = repo.id
+        repo.name, repo.owner = name, owner
+        repo.rev += 1
+        self._by_name[repo.full_name.lower()] = repo
+        self._moved.pop(repo.full_name.lower(), None)
+        self.bump(repo)
+
+    def transfer_repository(self, full_name: str, new_owner: str) -> None:
+        """Transfer to another account (an organisation or a user) under the same name; the
+        old ``owner/name`` then answers ``301`` to ``/repositories/{id}``, as after a rename."""
+        with self.lock:
+            repo = self._repo(full_name)
+            account = self.account(new_owner)
+            if account is None:
+                raise KeyError(new_owner)
+            previous = repo.owner
+            self._rekey(repo, repo.name, account)
+            self.notify_repository(repo, "transferred", {}, previous)
 
     def create_repository(self, name: str, *, fork: bool = False, archived: bool = False) -> JSON:
         """A new repository of the organisation (no PRs yet), e.g. a fork the org keeps.
@@ -277,6 +331,7 @@ class World:
             self._by_name[repo.full_name.lower()] = repo
             self._by_id[repo.id] = repo
             self.bump(repo)
+            self.notify_repository(repo, "created", {})
             return self.repository(repo.full_name)
 
     def archive_repository(self, full_name: str, archived: bool = True) -> None:
@@ -286,6 +341,7 @@ class World:
             repo.archived = archived
             repo.rev += 1
             self.bump(repo)
+            self.notify_repository(repo, "archived" if archived else "unarchived", {})
 
     def delete_repository(self, full_name: str) -> None:
         """Delete a repository: 404 by name and by id, gone from its owner's listing."""
@@ -295,6 +351,7 @@ class World:
             del self._by_name[repo.full_name.lower()]
             del self._by_id[repo.id]
             self.version += 1
+            self.notify_repository(repo, "deleted", {})
 
     def rerun_check_run(self, full_name: str, head_sha: str, name: str | None = None) -> JSON:
         """Re-run a completed run on ``head_sha`` (by name, else the newest completed one).
@@ -311,6 +368,7 @@ class World:
                     if run is not None:
                         self.active[commit.sha] = commit
                         self.version += 1
+                        self.notify_runs(commit)
                         doc: JSON = orjson.loads(self.run_bytes(run, commit))
                         return doc
             raise LookupError(f"no completed run to re-run on {head_sha}")

@@ -80,6 +80,7 @@ def advance(world: World, seconds: int) -> None:
         due = commit.next_transition is not None and commit.next_transition <= end
         if due and checks.progress(commit, end, cfg.stale_after_seconds):
             world.version += 1
+            world.notify_runs(commit)
         if commit.next_transition is None:
             del world.active[sha]
             world.remember_finished(commit)
@@ -90,6 +91,7 @@ def touch(world: World, pr: PullRequest, at: int) -> None:
     pr.updated_at = max(pr.updated_at, at)
     pr.rev += 1
     world.bump(pr.repo)
+    world.notify_pull_request(pr)
 
 
 def _relink(world: World, pr: PullRequest) -> None:
@@ -124,6 +126,7 @@ def _push(world: World, rng: random.Random, pr: PullRequest, at: int, force: boo
     pr.commits = rng.randint(1, 5) if force else pr.commits + 1
     world.materialize(commit)
     touch(world, pr, at)
+    world.notify_runs(commit)
 
 
 def _sha(world: World) -> str:
@@ -136,6 +139,8 @@ def _new_pr(world: World, rng: random.Random, repo: Repository, at: int) -> None
     commit.created_at = at
     world.materialize(commit)
     world.bump(repo)
+    world.notify_pull_request(pr)
+    world.notify_runs(commit)
 
 
 def _bulk(world: World, rng: random.Random, repo: Repository, at: int) -> None:
@@ -224,6 +229,7 @@ def _rerun(world: World, rng: random.Random, pr: PullRequest, at: int) -> bool:
     if done and checks.rerun(commit, rng.choice(done), at, rng) is not None:
         world.active[commit.sha] = commit
         world.version += 1
+        world.notify_runs(commit)
     return False
 
 
