@@ -1,8 +1,9 @@
 """``prmon dev``: the embedded services, then ``dagster dev`` with automation on.
 
-The embedded PostgreSQL (unless ``PRMON_DATABASE_URL`` is set) and fakehub start first; the
-simulated world then advances in a background thread, so the UI shows live materializations as
-the change sensor notices what moved. Dagster keeps its own state under ``$PRMON_HOME/dagster``
+The embedded PostgreSQL (unless ``PRMON_DATABASE_URL`` is set), the webhook receiver and fakehub
+start first; the simulated world then advances in a background thread, so the UI shows live
+materializations: fakehub's webhooks (applied by ``webhook_deliveries_sensor``) within seconds,
+and what the change sensor's polls find. Dagster keeps its own state under ``$PRMON_HOME/dagster``
 (SQLite: a development instance). Ctrl-C stops ``dagster dev``, fakehub and the embedded server,
 in that order.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -25,8 +27,9 @@ import httpx
 from prmon_pipeline.cli.demo import embedded_warehouse
 from prmon_pipeline.cli.output import stdout
 from prmon_pipeline.cli.settings import Settings
+from prmon_pipeline.cli.webhooks import SECRET_VARIABLE
 from prmon_pipeline.core.errors import ConfigurationError
-from prmon_pipeline.fakehub import HubConfig, World, WorldConfig, create_app, serve
+from prmon_pipeline.fakehub import HubConfig, WebhookSpec, World, WorldConfig, create_app, serve
 from prmon_pipeline.github.app_auth import APP_VARIABLES
 from prmon_pipeline.warehouse.repositories import add_repository
 
@@ -103,7 +106,8 @@ def _simulated_github(stack: ExitStack, settings: Settings, args: argparse.Names
     world = World(
         WorldConfig(seed=2026, repositories=args.repos, prs_per_repository=args.prs, start=start)
     )
-    url = stack.enter_context(serve(create_app(world, HubConfig())))
+    hook = _webhook_receiver(stack, settings)
+    url = stack.enter_context(serve(create_app(world, HubConfig(webhooks=(hook,)))))
     stop = threading.Event()
     ticker = threading.Thread(target=_advance_forever, args=(world, args.speed, stop), daemon=True)
     ticker.start()
@@ -114,6 +118,37 @@ def _simulated_github(stack: ExitStack, settings: Settings, args: argparse.Names
         for name in world.repository_names():
             add_repository(conn, name)
     return settings
+
+
+def _webhook_receiver(stack: ExitStack, settings: Settings) -> WebhookSpec:
+    """``prmon webhooks serve`` on a free port with a secret made for this session, and the
+    organisation hook fakehub delivers to it: a change on the simulated GitHub is stored at
+    once and ``webhook_deliveries_sensor`` applies it without a poll."""
+    secret = secrets.token_hex(20)
+    env = {**settings.env, "PRMON_DATABASE_URL": settings.database_url, SECRET_VARIABLE: secret}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "prmon_pipeline.cli", "webhooks", "serve", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    stack.callback(_stop, process)
+    assert process.stdout is not None
+    banner = process.stdout.readline()
+    if not banner.startswith("receiving GitHub webhooks at "):
+        raise ConfigurationError("the webhook receiver did not start (see the lines above)")
+    receiver_url = banner.split()[4].rstrip(";")
+    stdout.print(f"webhook receiver at {receiver_url} (fakehub delivers there, signed)")
+    return WebhookSpec(receiver_url, kind="org", content_type="json", secret=secret)
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def _interrupt(signum: int, frame: object) -> None:

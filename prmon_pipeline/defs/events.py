@@ -88,7 +88,7 @@ def _single(outcomes: list[SyncOutcome]) -> dict[str, Any]:
 
 
 webhook_events_job = dg.define_asset_job(
-    "webhook_events",
+    "apply_webhook_events",
     selection=dg.AssetSelection.assets(webhook_events),
     description="Apply one repository's stored webhook deliveries (no polling).",
     tags={SYNC_MODE_TAG: EVENTS_MODE},

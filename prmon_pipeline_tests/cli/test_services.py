@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from prmon_pipeline.warehouse.connection import connect
 from prmon_pipeline_tests.databases import throwaway_database
 
 
@@ -115,11 +116,17 @@ def test_dev_starts_dagster_with_automation_and_stops_on_ctrl_c(
                 status = {s["name"]: s["sensorState"]["status"] for s in sensors}
                 assert status["repository_change_sensor"] == "RUNNING"
                 assert status["repository_registry_sensor"] == "RUNNING"
+                assert status["webhook_deliveries_sensor"] == "RUNNING"
                 # A run worker loads the definitions too: wait for one, then read everything
                 # dagster dev, its code server and that run printed.
                 while "RUN_START" not in log.read_text():
                     assert process.poll() is None, log.read_text()[-3000:]
                     assert time.monotonic() < deadline + 120, "no run started"
+                    time.sleep(1)
+                # fakehub's webhooks reach the receiver and an events run applies them
+                while not _applied_deliveries(url):
+                    assert process.poll() is None, log.read_text()[-3000:]
+                    assert time.monotonic() < deadline + 240, "no webhook delivery applied"
                     time.sleep(1)
                 printed = log.read_text()
                 for notice in ("BetaWarning", "PreviewWarning", "SupersessionWarning"):
@@ -129,3 +136,13 @@ def test_dev_starts_dagster_with_automation_and_stops_on_ctrl_c(
                 code = process.wait(timeout=120)
         assert code == 0, log.read_text()[-3000:]
         assert "fakehub serving 2 simulated repositories" in log.read_text()
+        assert "webhook receiver at http://127.0.0.1:" in log.read_text()
+
+
+def _applied_deliveries(database_url: str) -> int:
+    with connect(database_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM prmon.webhook_deliveries WHERE status = 'applied'"
+        ).fetchone()
+    assert row is not None
+    return int(str(row[0]))

@@ -7,6 +7,14 @@ from prmon_pipeline.defs.tags import GITHUB_API_POOL
 
 
 def test_definitions_snapshot() -> None:
+    repository = defs.get_repository_def()  # what `dagster dev` loads: names must not clash
+    assert sorted(
+        job.name for job in repository.get_all_jobs() if not job.name.startswith("__")
+    ) == [
+        "apply_webhook_events",
+        "full_reconciliation",
+        "repository_sync",
+    ]
     graph = defs.resolve_asset_graph()
     assets = {
         key.to_user_string(): (
@@ -25,6 +33,7 @@ def test_definitions_snapshot() -> None:
             ["postgres"],
             ["changeset", "check_runs", "pull_requests"],
         ),
+        "webhook_events": ("warehouse_sync", ["postgres"], []),
     }
     checks = {
         (key.asset_key.to_user_string(), key.name, graph.get(key).blocking)
@@ -46,6 +55,7 @@ def test_definitions_snapshot() -> None:
     assert sorted(s.name for s in defs.sensors or []) == [
         "repository_change_sensor",
         "repository_registry_sensor",
+        "webhook_deliveries_sensor",
     ]
     assert sorted(s.name for s in defs.schedules or []) == [
         "full_reconciliation_schedule",
