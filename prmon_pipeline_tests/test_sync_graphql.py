@@ -228,7 +228,7 @@ FAULTS: dict[str, dict[str, Any]] = {
         "graphql_timeout_html": True,
     },
     "resource_limits_partial": {"graphql_resource_limit_nodes": 3_000},
-    "secondary_403": {"secondary_per_minute": 3},
+    "secondary_403": {"graphql_secondary_per_minute": 1},
 }
 
 
