@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import polars as pl
@@ -20,7 +21,7 @@ import pytest
 from polars.testing import assert_frame_equal
 from starlette.types import Receive, Scope, Send
 
-from prmon_pipeline.core.discovery_plan import graphql_read_at
+from prmon_pipeline.core.discovery_plan import LONG_RUNNING, graphql_read_at, rest_validator
 from prmon_pipeline.core.models import ApiMode, SyncMode
 from prmon_pipeline.fakehub import HubConfig, World, WorldConfig, create_app
 from prmon_pipeline.github.client import GitHubClient
@@ -28,8 +29,9 @@ from prmon_pipeline.sync import SyncOptions, sync_repositories
 from prmon_pipeline.warehouse.connection import connect
 from prmon_pipeline_tests.databases import migrated_throwaway_database
 from prmon_pipeline_tests.github.simulation import FakeClock, make_client, make_hub
-from prmon_pipeline_tests.ground_truth import assert_warehouse_matches
+from prmon_pipeline_tests.ground_truth import assert_warehouse_matches, warehouse_tables
 from prmon_pipeline_tests.sync_harness import EXACT, client_for, cursors, register
+from prmon_pipeline_tests.world_truth import expected_check_runs
 
 
 @pytest.fixture
@@ -133,7 +135,102 @@ def test_rest_and_graphql_leave_identical_warehouses(
     assert rest.counters.graphql_queries == 0
     assert graphql.counters.graphql_queries > 0 and graphql.counters.graphql_points > 0
     stored = cursors(graphql_warehouse, world.repository_names()[0]).check_run_etags
-    assert stored and all(graphql_read_at(value) is not None for value in stored.values())
+    if api == "graphql":  # auto moves SHAs running for long to REST ETags (test below)
+        assert stored and all(graphql_read_at(value) is not None for value in stored.values())
+
+
+POLL_RUNNING = replace(EXACT, refresh_open_checks=False)
+"""What a scheduled cycle reads: new and moved heads, and SHAs whose checks still run."""
+
+
+def _running_heads(world: World) -> dict[str, set[str]]:
+    """Head SHAs with an unfinished run, by whether one started over an hour before now."""
+    found: dict[str, set[str]] = {"long": set(), "young": set()}
+    for name in world.repository_names():
+        for head in {p["head"]["sha"] for p in world.pull_requests(name)}:
+            started = [
+                datetime.fromisoformat(r["started_at"])
+                for r in world.check_runs(name, head)
+                if r["status"] != "completed"
+            ]
+            if started:
+                old = min(started) < world.now - LONG_RUNNING
+                found["long" if old else "young"].add(head)
+    return found
+
+
+def _spent(hub: Any) -> tuple[int, int]:
+    """(REST units, GraphQL points) fakehub charged since its last reset; then reset it."""
+    spent = (
+        hub.config.rate_limit - hub.rate_limit_remaining(None),
+        hub.config.rate_limit - hub.rate_limit_remaining(None, "graphql"),
+    )
+    hub.reset_rate_limit()
+    hub.counters.reset()
+    return spent
+
+
+def test_checks_running_for_long_are_polled_by_rest_etags_and_a_quiet_cycle_is_free(
+    graphql_warehouse: str,
+) -> None:
+    """``auto``: a SHA GraphQL shows running for over an hour (stuck queued runs) is read once
+    more by REST for its ETag, then polled with ``If-None-Match`` every cycle: free 304s while
+    it stays as it is, and its change is seen the cycle it happens. Young running SHAs stay on
+    GraphQL. So a cycle in which nothing changed costs nothing while only stuck checks run."""
+    world = World(WorldConfig(seed=41, repositories=3, prs_per_repository=40, history_days=10))
+    app = create_app(world, HubConfig())
+    hub = app.state.hub
+    register(graphql_warehouse, world)
+    client = client_for(app)
+    running = _running_heads(world)
+    assert running["long"] and not running["young"]  # the world's stuck runs, nothing fresh
+
+    def cycle(options: SyncOptions = POLL_RUNNING) -> None:
+        _sync_all(graphql_warehouse, world, client, "auto", options=options)
+
+    cycle()  # cold
+    units, points = _spent(hub)
+    stored = {
+        sha: value
+        for name in world.repository_names()
+        for sha, value in cursors(graphql_warehouse, name).check_run_etags.items()
+    }
+    assert all(rest_validator(stored[sha]) is not None for sha in running["long"])
+    assert points > 0 and units >= len(running["long"])  # one REST read each, for the ETag
+
+    cycle()  # nothing changed
+    polled, statuses = hub.counters.by_route.get("check_runs", 0), dict(hub.counters.by_status)
+    assert _spent(hub) == (0, 0)
+    assert polled >= len(running["long"])  # a page each (matrix heads have more)
+    assert statuses == {304: polled + len(world.repository_names())}  # and each PR list's
+
+    world.advance(600)  # new heads: young running checks, read by GraphQL
+    cycle()
+    young = _running_heads(world)["young"]
+    assert young and _spent(hub)[1] > 0
+    cycle()  # nothing changed again
+    units, points = _spent(hub)
+    assert units == 0 and 0 < points <= len(young)  # only the young ones, by GraphQL
+
+    world.advance(15 * 86400)  # the stuck runs turn completed/stale: REST sees the change
+    cycle()
+    assert _spent(hub)[0] >= len(running["long"] - _moved_heads(world, running["long"]))
+    for name in world.repository_names():  # (a re-run of a closed PR waits for a full sync)
+        stored = warehouse_tables(graphql_warehouse, name)[1]
+        expected = pl.from_arrow(expected_check_runs(world, name))
+        assert isinstance(expected, pl.DataFrame)
+        assert_frame_equal(*(_of_heads(t, running["long"]) for t in (stored, expected)))
+        assert set(_of_heads(stored, running["long"])["status"]) <= {"completed"}
+
+
+def _moved_heads(world: World, shas: set[str]) -> set[str]:
+    """Those of ``shas`` that no PR points at any more."""
+    heads = {p["head"]["sha"] for n in world.repository_names() for p in world.pull_requests(n)}
+    return shas - heads
+
+
+def _of_heads(runs: pl.DataFrame, shas: set[str]) -> pl.DataFrame:
+    return runs.filter(pl.col("head_sha").is_in(sorted(shas))).sort("pr_number", "github_id")
 
 
 def test_a_cold_sync_of_many_repositories_shares_queries(graphql_warehouse: str) -> None:
