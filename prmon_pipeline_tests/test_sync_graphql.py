@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
@@ -25,6 +26,7 @@ from prmon_pipeline.core.discovery_plan import LONG_RUNNING, graphql_read_at, re
 from prmon_pipeline.core.models import ApiMode, SyncMode
 from prmon_pipeline.fakehub import HubConfig, World, WorldConfig, create_app
 from prmon_pipeline.github.client import GitHubClient
+from prmon_pipeline.github.graphql import graphql_reader_for
 from prmon_pipeline.sync import SyncOptions, sync_repositories
 from prmon_pipeline.warehouse.connection import connect
 from prmon_pipeline_tests.databases import migrated_throwaway_database
@@ -244,6 +246,38 @@ def test_a_cold_sync_of_many_repositories_shares_queries(graphql_warehouse: str)
     assert 0 < queries < len(world.repository_names())
     assert sum(f.cost.graphql_points for f in figures) == client.counters.graphql_points
     assert all(f.cost.graphql_queries >= 1 for f in figures)
+    for name in world.repository_names():
+        assert_warehouse_matches(graphql_warehouse, world, name)
+
+
+def test_repositories_waiting_for_graphql_lend_their_place_so_queries_fill_up(
+    graphql_warehouse: str,
+) -> None:
+    """Twelve small repositories, two at once: each asks for fewer SHAs than a query holds, so
+    it lends its place while it waits, the next ones start and join the query, and the queries
+    are as few as the SHAs allow (24 first pages a point) instead of one or more per pair."""
+    world = World(WorldConfig(seed=5, repositories=12, prs_per_repository=4, matrix_fraction=0.0))
+    register(graphql_warehouse, world)
+    client = client_for(create_app(world, HubConfig()))
+    graphql_reader_for(client).linger_seconds = 60.0  # a slow machine must not cut one short
+    outcomes = asyncio.run(
+        sync_repositories(
+            world.repository_names(),
+            database_url=graphql_warehouse,
+            client=client,
+            options=replace(EXACT, api="graphql"),
+            concurrency=2,
+            now=lambda: world.now,
+        )
+    )
+    assert all(o.error is None for o in outcomes)
+    heads = sum(
+        len({p["head"]["sha"] for p in world.pull_requests(name)})
+        for name in world.repository_names()
+    )
+    assert heads > 24  # more than one query's worth
+    assert client.counters.graphql_queries == math.ceil(heads / 24)
+    assert client.counters.graphql_points == client.counters.graphql_queries  # 1 point each
     for name in world.repository_names():
         assert_warehouse_matches(graphql_warehouse, world, name)
 
