@@ -28,6 +28,8 @@ class _Place:
             self._bound.release()
 
     async def take_back(self) -> None:
+        if self._held:  # two reads of one repository lent it at once: one place to take
+            return
         await self._bound.acquire()
         self._held = True
 
