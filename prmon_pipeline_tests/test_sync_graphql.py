@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import polars as pl
@@ -20,16 +22,18 @@ import pytest
 from polars.testing import assert_frame_equal
 from starlette.types import Receive, Scope, Send
 
-from prmon_pipeline.core.discovery_plan import graphql_read_at
+from prmon_pipeline.core.discovery_plan import LONG_RUNNING, graphql_read_at, rest_validator
 from prmon_pipeline.core.models import ApiMode, SyncMode
 from prmon_pipeline.fakehub import HubConfig, World, WorldConfig, create_app
 from prmon_pipeline.github.client import GitHubClient
+from prmon_pipeline.github.graphql import graphql_reader_for
 from prmon_pipeline.sync import SyncOptions, sync_repositories
 from prmon_pipeline.warehouse.connection import connect
 from prmon_pipeline_tests.databases import migrated_throwaway_database
 from prmon_pipeline_tests.github.simulation import FakeClock, make_client, make_hub
-from prmon_pipeline_tests.ground_truth import assert_warehouse_matches
+from prmon_pipeline_tests.ground_truth import assert_warehouse_matches, warehouse_tables
 from prmon_pipeline_tests.sync_harness import EXACT, client_for, cursors, register
+from prmon_pipeline_tests.world_truth import expected_check_runs
 
 
 @pytest.fixture
@@ -133,7 +137,102 @@ def test_rest_and_graphql_leave_identical_warehouses(
     assert rest.counters.graphql_queries == 0
     assert graphql.counters.graphql_queries > 0 and graphql.counters.graphql_points > 0
     stored = cursors(graphql_warehouse, world.repository_names()[0]).check_run_etags
-    assert stored and all(graphql_read_at(value) is not None for value in stored.values())
+    if api == "graphql":  # auto moves SHAs running for long to REST ETags (test below)
+        assert stored and all(graphql_read_at(value) is not None for value in stored.values())
+
+
+POLL_RUNNING = replace(EXACT, refresh_open_checks=False)
+"""What a scheduled cycle reads: new and moved heads, and SHAs whose checks still run."""
+
+
+def _running_heads(world: World) -> dict[str, set[str]]:
+    """Head SHAs with an unfinished run, by whether one started over an hour before now."""
+    found: dict[str, set[str]] = {"long": set(), "young": set()}
+    for name in world.repository_names():
+        for head in {p["head"]["sha"] for p in world.pull_requests(name)}:
+            started = [
+                datetime.fromisoformat(r["started_at"])
+                for r in world.check_runs(name, head)
+                if r["status"] != "completed"
+            ]
+            if started:
+                old = min(started) < world.now - LONG_RUNNING
+                found["long" if old else "young"].add(head)
+    return found
+
+
+def _spent(hub: Any) -> tuple[int, int]:
+    """(REST units, GraphQL points) fakehub charged since its last reset; then reset it."""
+    spent = (
+        hub.config.rate_limit - hub.rate_limit_remaining(None),
+        hub.config.rate_limit - hub.rate_limit_remaining(None, "graphql"),
+    )
+    hub.reset_rate_limit()
+    hub.counters.reset()
+    return spent
+
+
+def test_checks_running_for_long_are_polled_by_rest_etags_and_a_quiet_cycle_is_free(
+    graphql_warehouse: str,
+) -> None:
+    """``auto``: a SHA GraphQL shows running for over an hour (stuck queued runs) is read once
+    more by REST for its ETag, then polled with ``If-None-Match`` every cycle: free 304s while
+    it stays as it is, and its change is seen the cycle it happens. Young running SHAs stay on
+    GraphQL. So a cycle in which nothing changed costs nothing while only stuck checks run."""
+    world = World(WorldConfig(seed=41, repositories=3, prs_per_repository=40, history_days=10))
+    app = create_app(world, HubConfig())
+    hub = app.state.hub
+    register(graphql_warehouse, world)
+    client = client_for(app)
+    running = _running_heads(world)
+    assert running["long"] and not running["young"]  # the world's stuck runs, nothing fresh
+
+    def cycle(options: SyncOptions = POLL_RUNNING) -> None:
+        _sync_all(graphql_warehouse, world, client, "auto", options=options)
+
+    cycle()  # cold
+    units, points = _spent(hub)
+    stored = {
+        sha: value
+        for name in world.repository_names()
+        for sha, value in cursors(graphql_warehouse, name).check_run_etags.items()
+    }
+    assert all(rest_validator(stored[sha]) is not None for sha in running["long"])
+    assert points > 0 and units >= len(running["long"])  # one REST read each, for the ETag
+
+    cycle()  # nothing changed
+    polled, statuses = hub.counters.by_route.get("check_runs", 0), dict(hub.counters.by_status)
+    assert _spent(hub) == (0, 0)
+    assert polled >= len(running["long"])  # a page each (matrix heads have more)
+    assert statuses == {304: polled + len(world.repository_names())}  # and each PR list's
+
+    world.advance(600)  # new heads: young running checks, read by GraphQL
+    cycle()
+    young = _running_heads(world)["young"]
+    assert young and _spent(hub)[1] > 0
+    cycle()  # nothing changed again
+    units, points = _spent(hub)
+    assert units == 0 and 0 < points <= len(young)  # only the young ones, by GraphQL
+
+    world.advance(15 * 86400)  # the stuck runs turn completed/stale: REST sees the change
+    cycle()
+    assert _spent(hub)[0] >= len(running["long"] - _moved_heads(world, running["long"]))
+    for name in world.repository_names():  # (a re-run of a closed PR waits for a full sync)
+        stored = warehouse_tables(graphql_warehouse, name)[1]
+        expected = pl.from_arrow(expected_check_runs(world, name))
+        assert isinstance(expected, pl.DataFrame)
+        assert_frame_equal(*(_of_heads(t, running["long"]) for t in (stored, expected)))
+        assert set(_of_heads(stored, running["long"])["status"]) <= {"completed"}
+
+
+def _moved_heads(world: World, shas: set[str]) -> set[str]:
+    """Those of ``shas`` that no PR points at any more."""
+    heads = {p["head"]["sha"] for n in world.repository_names() for p in world.pull_requests(n)}
+    return shas - heads
+
+
+def _of_heads(runs: pl.DataFrame, shas: set[str]) -> pl.DataFrame:
+    return runs.filter(pl.col("head_sha").is_in(sorted(shas))).sort("pr_number", "github_id")
 
 
 def test_a_cold_sync_of_many_repositories_shares_queries(graphql_warehouse: str) -> None:
@@ -147,6 +246,38 @@ def test_a_cold_sync_of_many_repositories_shares_queries(graphql_warehouse: str)
     assert 0 < queries < len(world.repository_names())
     assert sum(f.cost.graphql_points for f in figures) == client.counters.graphql_points
     assert all(f.cost.graphql_queries >= 1 for f in figures)
+    for name in world.repository_names():
+        assert_warehouse_matches(graphql_warehouse, world, name)
+
+
+def test_repositories_waiting_for_graphql_lend_their_place_so_queries_fill_up(
+    graphql_warehouse: str,
+) -> None:
+    """Twelve small repositories, two at once: each asks for fewer SHAs than a query holds, so
+    it lends its place while it waits, the next ones start and join the query, and the queries
+    are as few as the SHAs allow (24 first pages a point) instead of one or more per pair."""
+    world = World(WorldConfig(seed=5, repositories=12, prs_per_repository=4, matrix_fraction=0.0))
+    register(graphql_warehouse, world)
+    client = client_for(create_app(world, HubConfig()))
+    graphql_reader_for(client).linger_seconds = 60.0  # a slow machine must not cut one short
+    outcomes = asyncio.run(
+        sync_repositories(
+            world.repository_names(),
+            database_url=graphql_warehouse,
+            client=client,
+            options=replace(EXACT, api="graphql"),
+            concurrency=2,
+            now=lambda: world.now,
+        )
+    )
+    assert all(o.error is None for o in outcomes)
+    heads = sum(
+        len({p["head"]["sha"] for p in world.pull_requests(name)})
+        for name in world.repository_names()
+    )
+    assert heads > 24  # more than one query's worth
+    assert client.counters.graphql_queries == math.ceil(heads / 24)
+    assert client.counters.graphql_points == client.counters.graphql_queries  # 1 point each
     for name in world.repository_names():
         assert_warehouse_matches(graphql_warehouse, world, name)
 
@@ -228,7 +359,7 @@ FAULTS: dict[str, dict[str, Any]] = {
         "graphql_timeout_html": True,
     },
     "resource_limits_partial": {"graphql_resource_limit_nodes": 3_000},
-    "secondary_403": {"secondary_per_minute": 3},
+    "secondary_403": {"graphql_secondary_per_minute": 1},
 }
 
 

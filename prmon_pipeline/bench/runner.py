@@ -202,7 +202,7 @@ def _reset_warehouse(database_url: str) -> None:
         conn.execute(
             "TRUNCATE prmon.pull_requests, prmon.check_runs, prmon.pr_state_history,"
             " prmon.sync_runs, prmon.sync_cursors, prmon.check_run_etags,"
-            " prmon.check_run_failures"
+            " prmon.check_run_failures, prmon.webhook_deliveries"
         )
         conn.execute(
             "UPDATE prmon.repositories SET last_success_at = NULL, failure_count = 0,"

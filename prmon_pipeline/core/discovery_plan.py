@@ -262,7 +262,38 @@ A SHA with running checks read by GraphQL is read again every cycle, as REST pol
 cycle: GraphQL has no 304, so each poll costs its share of a query (a twenty-fourth of a point)
 where REST's 304 costs nothing. Skipping recent reads by the wall clock was tried and dropped: a
 demo or a bench cycle seconds after the previous one then missed checks that had progressed.
+A SHA whose checks have been running for long moves to REST instead (:func:`long_running_shas`).
 """
+
+LONG_RUNNING = timedelta(hours=1)
+"""A SHA with a run unfinished for longer than this is polled by REST with its ETag.
+
+What a running SHA costs per cycle: by GraphQL a twenty-fourth of a point, every cycle, changed
+or not; by REST one unit for the first read (the ETag) and one for each read that finds a
+change, nothing for the 304s in between. Young runs change almost every cycle (queued, started,
+completed within minutes), so GraphQL is cheaper for them. A run still unfinished after an hour
+mostly stays so: it is stuck (GitHub leaves a run that never started queued for 14 days before
+calling it ``stale``, and suites that stay queued forever are common, GITHUB-GRAPHQL.md §3.4)
+or one long job with one change left. By GraphQL such a SHA costs ~12 queries' shares an hour
+for days; by REST one unit, then free 304s. Freshness is the same: both are read every cycle.
+The age is GitHub's own (a run's ``started_at``, set when it is created) against the sync's
+clock, so a simulator whose clock runs ahead only delays the move, it never skips a read."""
+
+
+def long_running_shas(
+    check_runs: pa.Table, now: datetime, threshold: timedelta = LONG_RUNNING
+) -> set[str]:
+    """Head SHAs of ``check_runs`` with a run not ``completed`` that started before
+    ``now - threshold`` (see :data:`LONG_RUNNING`)."""
+    if check_runs.num_rows == 0:
+        return set()
+    since = now - threshold
+    rows = check_runs.select(["head_sha", "status", "started_at"]).to_pylist()
+    return {
+        r["head_sha"]
+        for r in rows
+        if r["status"] != "completed" and r["started_at"] is not None and r["started_at"] < since
+    }
 
 
 def graphql_read_marker(now: datetime) -> str:

@@ -272,7 +272,7 @@ class Hub:
         cfg = self.config
         limit = cfg.secondary_concurrency
         crowded = limit is not None and self.in_flight > limit
-        retry = 60 if crowded else self.secondary.over_per_minute(req.key)
+        retry = 60 if crowded else self.secondary.over_per_minute(req.key, req.pool)
         if retry is not None:
             return self._secondary(retry)
         if req.token is not None and not req.valid:

@@ -75,6 +75,9 @@ class HubConfig:
     ``secondary_style`` is ``modern``, ``legacy`` (2018: no rate-limit headers) or
     ``body_only`` (no ``Retry-After``); ``secondary_status`` overrides ``rate_limit_status``.
 
+    ``secondary_per_minute`` counts REST requests and ``graphql_secondary_per_minute`` GraphQL
+    queries, each in its own minute (GitHub: 900 and 2,000; ``fakehub.ratelimit``).
+
     GraphQL: ``graphql_rate_limit`` sizes the points pool (default ``rate_limit``); a query
     declaring more than ``graphql_timeout_nodes`` nodes times out with
     ``graphql_timeout_status`` (JSON, or GitHub's HTML page with ``graphql_timeout_html``);
@@ -97,6 +100,7 @@ class HubConfig:
     rate_limit_status: int = 403
     secondary_concurrency: int | None = None
     secondary_per_minute: int | None = None
+    graphql_secondary_per_minute: int | None = None
     secondary_status: int | None = None
     secondary_style: str = "modern"
     ghes: bool = False

@@ -82,24 +82,34 @@ class PrimaryLimiter:
 
 
 class SecondaryLimiter:
-    """Requests per token per clock minute; answers the ``Retry-After`` seconds when over."""
+    """Per-minute counts per token and endpoint; answers the ``Retry-After`` seconds when over.
+
+    GitHub documents one per-minute secondary limit per endpoint, not one shared by both: REST
+    900 points a minute (a GET counts 1) and the GraphQL endpoint 2,000 points a minute (a
+    query counts 1, a mutation 5; these points are not the primary cost of the query). So a
+    REST request never uses up the GraphQL minute and a query never the REST one
+    (``HubConfig.secondary_per_minute`` and ``graphql_secondary_per_minute``; both off unless
+    set). Concurrency (100 requests) is the one limit both share (``secondary_concurrency``).
+    """
 
     def __init__(self, cfg: HubConfig) -> None:
         self.cfg = cfg
-        self.minutes: dict[str | None, tuple[int, int]] = {}
+        self.minutes: dict[tuple[str, str | None], tuple[int, int]] = {}
 
-    def over_per_minute(self, token: str | None) -> int | None:
-        """Count this request; ``None`` if allowed, else seconds until the minute rolls."""
-        limit = self.cfg.secondary_per_minute
+    def over_per_minute(self, token: str | None, pool: str = "core") -> int | None:
+        """Count this request in ``pool``'s minute (``core``: REST, ``graphql``: a query);
+        ``None`` if allowed, else seconds until the minute rolls."""
+        cfg = self.cfg
+        limit = cfg.graphql_secondary_per_minute if pool == "graphql" else cfg.secondary_per_minute
         if limit is None:
             return None
-        now = self.cfg.clock()
+        now = cfg.clock()
         window = int(now // 60) * 60
-        start, count = self.minutes.get(token, (window, 0))
+        start, count = self.minutes.get((pool, token), (window, 0))
         if start != window:
             start, count = window, 0
         count += 1
-        self.minutes[token] = (start, count)
+        self.minutes[pool, token] = (start, count)
         if count > limit:
             return max(1, math.ceil(start + 60 - now))
         return None

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from prmon_pipeline.core.costs import ApiCost
 from prmon_pipeline.core.discovery_plan import (
@@ -40,6 +41,7 @@ from prmon_pipeline.core.discovery_plan import (
     encode_check_run_validators,
     graphql_read_marker,
     latest_per_number,
+    long_running_shas,
     newest_updated_at,
     next_check_run_failure,
     page_reaches_cutoff,
@@ -539,7 +541,8 @@ async def _read_check_runs(
     (``graphql_read_marker``, no ETag); targets read too recently are left out (their cursors
     stay). A SHA whose commit GraphQL does not know is this SHA's failure, as REST's 422
     "No commit found" is (same back-off). ``auto`` falls back to REST for this repository,
-    logged once, when the server has no GraphQL.
+    logged once, when the server has no GraphQL, and moves SHAs the answer shows running for
+    long to REST ETags (:func:`_etags_of_long_running`).
     """
     reader = None if api == "rest" else graphql_reader_for(client)
     if reader is not None and api == "auto" and reader.unavailable is not None:
@@ -566,14 +569,59 @@ async def _read_check_runs(
             client, repository, by_graphql, cursors, tally, runs=runs
         )
         return fetched + more, failures + refused
-    runs.add(answer.check_runs)
     marker = graphql_read_marker(now)
-    fetched += [_ChecksFetched(sha, marker, False) for sha in answer.read]
+    moved = long_running_shas(answer.check_runs, now) if api == "auto" else set()
+    by_etag = await _etags_of_long_running(
+        client,
+        repository,
+        [t for t in by_graphql if t.head_sha in moved],
+        tally=tally,
+        runs=runs,
+        marker=marker,
+    )
+    etag_shas = {f.head_sha for f in by_etag}
+    runs.add(_without_shas(answer.check_runs, etag_shas))
+    fetched += by_etag
+    fetched += [_ChecksFetched(sha, marker, False) for sha in answer.read if sha not in etag_shas]
     failures += [
         ItemFailure("check_runs", sha, 422, f"{repository}: GraphQL: no commit found for {sha}")
         for sha in answer.gone
     ]
     return fetched, failures
+
+
+async def _etags_of_long_running(
+    client: GitHubClient,
+    repository: str,
+    targets: list[CheckRunTarget],
+    *,
+    tally: RequestTally,
+    runs: _Tables,
+    marker: str,
+) -> list[_ChecksFetched]:
+    """Read by REST, for their ETags, SHAs GraphQL just showed running for long.
+
+    From the next cycle on they are polled with ``If-None-Match`` (``route_check_run_targets``:
+    a conditional target with a REST validator goes to REST), free while nothing changes
+    (``core.discovery_plan.LONG_RUNNING`` says why). Their REST rows replace GraphQL's (the
+    same rows, read a moment later). A SHA REST refuses keeps its GraphQL rows and read, as
+    does one answered without an ETag.
+    """
+    if not targets:
+        return []
+    unconditional = [replace(t, conditional=False) for t in targets]
+    fetched, _refused = await _fetch_all_check_runs(
+        client, repository, unconditional, SyncCursors(), tally, runs=runs
+    )
+    return [f if f.validators is not None else replace(f, validators=marker) for f in fetched]
+
+
+def _without_shas(check_runs: pa.Table, shas: set[str]) -> pa.Table:
+    """``check_runs`` without the rows of ``shas``."""
+    if not shas or check_runs.num_rows == 0:
+        return check_runs
+    keep = pc.invert(pc.is_in(check_runs.column("head_sha"), value_set=pa.array(sorted(shas))))
+    return check_runs.filter(keep)
 
 
 async def _graphql_or_none(

@@ -33,6 +33,7 @@ import itertools
 import logging
 import weakref
 from collections.abc import Iterator, Sequence
+from typing import Protocol
 
 from prmon_pipeline.core.discovery_plan import CheckRunTarget
 from prmon_pipeline.core.errors import (
@@ -81,10 +82,46 @@ It waits only while some repository announced with :meth:`GraphQLCheckReader.wal
 not yet asked: those SHAs are seconds away, and one query for them all costs a point where one
 query each costs a point each. The wait ends as soon as every walker asks (or ends)."""
 
+LEND_LIMIT = 24
+"""At most this many repositories wait for an answer with their fan-out place lent out.
+
+A repository whose SHAs do not fill a query lends its place (:func:`holding_place`) while it
+waits, so the run's next repository starts walking and adds its SHAs to the same query: an
+incremental cycle's queries then carry SHAs of any of the run's repositories, not only of the
+few synced at once (4 by default). One SHA each, 24 repositories fill a query of one point.
+Only requests smaller than a query lend (a cold sync's repositories ask for hundreds of SHAs
+and fill queries by themselves), so what waits in memory is a few small discoveries."""
+
 log = logging.getLogger(__name__)
 _WALKER: contextvars.ContextVar[object | None] = contextvars.ContextVar(
     "graphql_walker", default=None
 )
+
+
+class LendablePlace(Protocol):
+    """A repository's place in a bounded fan-out, which it may lend while it only waits."""
+
+    def lend(self) -> None:
+        """Give the place to the next repository (nothing if not held)."""
+
+    async def take_back(self) -> None:
+        """Wait for a place again."""
+
+
+_PLACE: contextvars.ContextVar[LendablePlace | None] = contextvars.ContextVar(
+    "fanout_place", default=None
+)
+
+
+@contextlib.contextmanager
+def holding_place(place: LendablePlace) -> Iterator[None]:
+    """Within, reads of the GraphQL reader may lend ``place`` while they wait (see
+    :data:`LEND_LIMIT`); the fan-out wraps each repository's work in this."""
+    token = _PLACE.set(place)
+    try:
+        yield
+    finally:
+        _PLACE.reset(token)
 
 
 class GraphQLUnavailableError(GitHubError):
@@ -119,6 +156,8 @@ class GraphQLCheckReader:
         """Repositories of a run that have not started walking yet (see :meth:`coming`)."""
         self._arrival: asyncio.Event | None = None
         self._syncing = 0
+        self._lent = 0
+        """Waiting requests whose repository lent its fan-out place (see :data:`LEND_LIMIT`)."""
 
     @contextlib.contextmanager
     def coming(self, repositories: Sequence[str]) -> Iterator[None]:
@@ -212,13 +251,34 @@ class GraphQLCheckReader:
         if self._pump is None or self._pump.done():
             self._arrival = asyncio.Event()
             self._pump = asyncio.create_task(self._run(), name="graphql-check-runs")
+        place = self._lend(len(targets))
         try:
-            return await asyncio.shield(request.done)
+            answer = await asyncio.shield(request.done)
+        except Exception:
+            if place is not None:
+                await place.take_back()
+            raise
         finally:
+            if place is not None:
+                self._lent -= 1
             if not request.done.done():  # the discovery was cancelled: drop its work
                 request.done.cancel()
             if request in self._requests:
                 self._requests.remove(request)
+        if place is not None:
+            await place.take_back()
+        return answer
+
+    def _lend(self, items: int) -> LendablePlace | None:
+        """Lend the caller's fan-out place while it waits, if its request is smaller than a
+        query and fewer than :data:`LEND_LIMIT` already wait so; returns the place lent."""
+        place = _PLACE.get()
+        if place is None or items >= self.size or self._lent >= LEND_LIMIT:
+            return None
+        place.lend()
+        self._lent += 1
+        self._arrived()
+        return place
 
     async def _run(self) -> None:
         """Send queries while items wait; any escape fails every waiting request."""
@@ -259,7 +319,8 @@ class GraphQLCheckReader:
             blocked = len({r.walker for r in self._requests if not r.done.done()} - {None})
             free_walkers = len(self._walkers) - blocked
             free_syncs = self._syncing - blocked
-            if free_walkers <= 0 and not (+self._coming and free_syncs > 0):
+            next_starts = +self._coming and (free_syncs > 0 or self._lent > 0)
+            if free_walkers <= 0 and not next_starts:
                 return
             left = deadline - loop.time()
             if left <= 0:

@@ -9,7 +9,29 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from prmon_pipeline.github.graphql import holding_place
+
 T = TypeVar("T")
+
+
+class _Place:
+    """One repository's place among the ``limit`` at once; lent while the repository only
+    waits for GraphQL answers shared with others (``github.graphql.LEND_LIMIT``)."""
+
+    def __init__(self, bound: asyncio.Semaphore) -> None:
+        self._bound = bound
+        self._held = False
+
+    def lend(self) -> None:
+        if self._held:
+            self._held = False
+            self._bound.release()
+
+    async def take_back(self) -> None:
+        if self._held:  # two reads of one repository lent it at once: one place to take
+            return
+        await self._bound.acquire()
+        self._held = True
 
 
 @dataclass
@@ -37,16 +59,21 @@ async def for_each_repository(
     outcome: Fanout[T] = Fanout()
 
     async def one(key: str) -> None:
-        async with bound:
+        place = _Place(bound)
+        await place.take_back()
+        try:
             start = time.perf_counter()
             value: T | None = None
             error: Exception | None = None
             try:
-                value = outcome.values[key] = await work(key)
+                with holding_place(place):
+                    value = outcome.values[key] = await work(key)
             except Exception as exc:  # every failure belongs to its repository
                 error = outcome.errors[key] = exc
             finally:
                 outcome.seconds[key] = time.perf_counter() - start
+        finally:
+            place.lend()
         if on_done is not None:
             on_done(key, value, error)
 

@@ -44,8 +44,8 @@ def test_quick_benchmark_produces_every_figure(
     assert 0 < stages["parse"] < stages["discovery"]  # parsing is a part of discovery
     assert results["cold_dagster"]["prs_new"] == 3 * 60
     assert results["steady"]["rate_limit_spent"] == 0
-    # Nothing changed: REST answers only free 304s; GraphQL, which has no 304, re-reads the
-    # running checks (at most one point per query).
+    # Nothing changed: REST answers only free 304s (the PR lists, checks running for long);
+    # GraphQL, which has no 304, re-reads the young running checks (at most a point a query).
     steady = results["steady"]
     assert steady["budget_spent"] == steady["graphql_points"] <= steady["graphql_queries"]
     # The REST-only cold sync reads no check run by GraphQL; the default one reads them all so,

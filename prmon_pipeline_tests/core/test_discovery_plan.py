@@ -13,11 +13,14 @@ from prmon_pipeline.core.discovery_plan import (
     compact,
     decode_check_run_validators,
     encode_check_run_validators,
+    graphql_read_marker,
     known_pull_requests_from_arrow,
     latest_per_number,
+    long_running_shas,
     page_reaches_cutoff,
     plan_check_run_targets,
     prune_check_run_etags,
+    route_check_run_targets,
     walk_cutoff,
 )
 from prmon_pipeline.core.schemas import CHECK_RUN_SCHEMA, PULL_REQUEST_SCHEMA
@@ -181,3 +184,60 @@ def test_compact_makes_one_chunk_of_many_small_tables() -> None:
     assert compacted.num_rows == 39
     assert compacted.column("number").num_chunks == 1
     assert compacted.equals(pa.concat_tables(pages))
+
+
+def _run(sha: str, status: str, started: datetime | None, run_id: int = 1) -> dict[str, Any]:
+    return {
+        "pr_number": 1,
+        "github_id": run_id,
+        "head_sha": sha,
+        "name": f"job {run_id}",
+        "status": status,
+        "conclusion": "success" if status == "completed" else None,
+        "app_slug": "github-actions",
+        "details_url": None,
+        "started_at": started,
+        "completed_at": None,
+        "output_title": None,
+        "output_summary": None,
+    }
+
+
+def test_long_running_shas_have_a_run_unfinished_for_over_an_hour_by_its_started_at() -> None:
+    stuck, young, done, unknown = "a" * 40, "b" * 40, "c" * 40, "d" * 40
+    runs = pa.Table.from_pylist(
+        [
+            _run(stuck, "completed", NOW - timedelta(days=3), 1),
+            _run(stuck, "queued", NOW - timedelta(days=2), 2),  # never started: stuck
+            _run(young, "in_progress", NOW - timedelta(minutes=59), 3),
+            _run(young, "completed", NOW - timedelta(days=2), 4),  # an old run, finished
+            _run(done, "completed", NOW - timedelta(days=9), 5),
+            _run(unknown, "queued", None, 6),
+        ],
+        schema=CHECK_RUN_SCHEMA,
+    )
+    assert long_running_shas(runs, NOW) == {stuck}
+    assert long_running_shas(runs, NOW, timedelta(minutes=30)) == {stuck, young}
+    # A clock behind GitHub's (a simulator running ahead) sees runs younger: none moves.
+    assert long_running_shas(runs, NOW - timedelta(days=3)) == set()
+    assert long_running_shas(CHECK_RUN_SCHEMA.empty_table(), NOW) == set()
+
+
+def test_a_long_running_sha_with_its_rest_etag_is_polled_by_rest_while_its_checks_run() -> None:
+    """Once its ETag is stored, a pending SHA is a conditional target with a REST validator:
+    REST polls it (free 304s) every cycle; a young one read by GraphQL stays on GraphQL."""
+    stuck, young = "a" * 40, "b" * 40
+    known = {
+        1: KnownPullRequest(1, stuck, "open", checks_pending=True),
+        2: KnownPullRequest(2, young, "open", checks_pending=True),
+    }
+    seen = table()  # nothing updated: a steady cycle
+    targets = plan_check_run_targets(
+        seen, known, "incremental", now=NOW, lookback=None, refresh_open=False
+    )
+    assert [(t.head_sha, t.conditional) for t in targets] == [(stuck, True), (young, True)]
+    routes = route_check_run_targets(
+        targets, {stuck: 'W/"rest-etag"', young: graphql_read_marker(NOW)}
+    )
+    assert [t.head_sha for t in routes.rest] == [stuck]
+    assert [t.head_sha for t in routes.graphql] == [young]

@@ -49,15 +49,36 @@ def test_rate_limited_when_the_cost_exceeds_what_is_left(
 
 
 def test_secondary_limit_per_minute(world: World, make_app: AppFactory) -> None:
-    app = make_app(secondary_per_minute=2)
+    app = make_app(graphql_secondary_per_minute=2)
     with sync_client(app, headers=TOKEN) as client:
         assert client.post("/graphql", json=_batch(world, 1)).status_code == 200
-        assert client.get(f"/repos/{world.repository_names()[0]}").status_code == 200
+        assert client.post("/graphql", json=_batch(world, 1)).status_code == 200
         refused = client.post("/graphql", json=_batch(world, 1))
     assert refused.status_code == 403
     assert int(refused.headers["retry-after"]) >= 1
     assert "secondary rate limit" in refused.json()["message"]
     assert refused.headers["x-ratelimit-resource"] == "graphql"
+
+
+def test_rest_and_graphql_count_in_separate_minutes(
+    world: World, make_app: AppFactory, clock: FakeClock
+) -> None:
+    """GitHub's per-minute secondary limits are per endpoint (REST 900, GraphQL 2,000 a
+    minute, GITHUB-API.md §5): a full REST minute leaves queries alone, and the reverse."""
+    app = make_app(secondary_per_minute=1, graphql_secondary_per_minute=1)
+    repository = f"/repos/{world.repository_names()[0]}"
+    with sync_client(app, headers=TOKEN) as client:
+        assert client.get(repository).status_code == 200
+        assert client.post("/graphql", json=_batch(world, 1)).status_code == 200  # REST's is full
+        graphql_refused = client.post("/graphql", json=_batch(world, 1))
+        rest_refused = client.get(repository)
+        clock.advance(60)
+        assert client.post("/graphql", json=_batch(world, 1)).status_code == 200
+        assert client.get(repository).status_code == 200
+    assert graphql_refused.status_code == rest_refused.status_code == 403
+    assert graphql_refused.headers["x-ratelimit-resource"] == "graphql"
+    assert rest_refused.headers["x-ratelimit-resource"] == "core"
+    assert app.state.hub.counters.secondary_limited == 2
 
 
 def test_secondary_limit_on_concurrency(world: World, make_app: AppFactory) -> None:
