@@ -9,6 +9,7 @@ from prmon_pipeline.cli.output import format_age, print_json, print_table, stdou
 from prmon_pipeline.cli.settings import Settings
 from prmon_pipeline.sync.options import FRESHNESS_MAX_AGE
 from prmon_pipeline.warehouse.status import read_status
+from prmon_pipeline.warehouse.webhook_inbox import delivery_counts
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,12 +33,14 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
     max_age = timedelta(minutes=args.max_age)
     with settings.warehouse() as conn:
         repositories = read_status(conn)
+        deliveries = delivery_counts(conn)
     problems = {r.full_name: r.problems(now, max_age) for r in repositories}
     healthy = bool(repositories) and not any(problems.values())
     if args.json:
         print_json(
             {
                 "healthy": healthy,
+                "webhook_deliveries": deliveries,
                 "repositories": [
                     {**r.as_dict(), "problems": problems[r.full_name], "notes": r.notes()}
                     for r in repositories
@@ -79,6 +82,11 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
                 for r in repositories
             ],
         )
+        if any(deliveries.values()):
+            stdout.print(
+                "webhook deliveries: "
+                + ", ".join(f"{count} {status}" for status, count in deliveries.items())
+            )
         verdict = "healthy" if healthy else "UNHEALTHY"
         if not repositories:
             verdict += " (no repositories registered)"

@@ -44,5 +44,14 @@ def test_sync_events_applies_pending_deliveries_once(
     assert "1 deliveries of unregistered repositories ignored" in err
     code, out, _ = run(capsys, "sync", "--events", registered)
     assert code == 0 and "events summary" in out  # nothing pending: an empty summary
+    _, out, _ = run(capsys, "status", "--json")
+    assert json.loads(out)["webhook_deliveries"] == {
+        "pending": 0,
+        "applied": 1,
+        "ignored": 1,
+        "rejected": 0,
+    }
+    _, out, _ = run(capsys, "status")
+    assert "webhook deliveries: 0 pending, 1 applied, 1 ignored, 0 rejected" in out
     code, _, err = run(capsys, "sync", "--events", "--full")
     assert code != 0 and "--events cannot be combined with --full" in err
