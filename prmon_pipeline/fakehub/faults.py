@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 ROUTES = (
     "pulls",
@@ -85,6 +86,25 @@ class FaultSpec:
             raise ValueError(f"unknown fault kind {self.kind!r}; one of {KINDS}")
 
 
+class CountedFault(Protocol):
+    """A fault spec that fires with probability ``rate``, at most ``count`` times."""
+
+    rate: float
+    count: int | None
+
+
+def fires(spec: CountedFault, specs: list[Any], rng: random.Random) -> bool:
+    """Whether ``spec`` fires now: drawn against its rate, then counted down and taken out of
+    ``specs`` once spent (the caller stops iterating ``specs`` when it fires)."""
+    if spec.rate < 1.0 and rng.random() >= spec.rate:
+        return False
+    if spec.count is not None:
+        spec.count -= 1
+        if spec.count <= 0:
+            specs.remove(spec)
+    return True
+
+
 def error_body(kind: str) -> tuple[int, bytes, bytes]:
     """Status, content type and body of a 5xx fault."""
     if kind.startswith("html_"):
@@ -134,11 +154,6 @@ class FaultInjector:
                 continue
             if spec.ref is not None and spec.ref != arg:
                 continue
-            if spec.rate < 1.0 and self.rng.random() >= spec.rate:
-                continue
-            if spec.count is not None:
-                spec.count -= 1
-                if spec.count <= 0:
-                    self.specs.remove(spec)
-            return spec
+            if fires(spec, self.specs, self.rng):
+                return spec
         return None

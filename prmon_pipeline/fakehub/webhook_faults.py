@@ -21,6 +21,8 @@ import random
 import threading
 from dataclasses import dataclass
 
+from prmon_pipeline.fakehub.faults import fires
+
 KINDS = ("drop", "duplicate", "reorder", "delay", "same_second", "lag")
 SENDER_KINDS = ("drop", "duplicate", "reorder", "delay")
 
@@ -76,12 +78,8 @@ class WebhookFaults:
             for spec in self.specs:
                 if spec.kind not in kinds or spec.event not in (None, event):
                     continue
-                if spec.rate < 1.0 and self.rng.random() >= spec.rate:
+                if not fires(spec, self.specs, self.rng):
                     continue
-                if spec.count is not None:
-                    spec.count -= 1
-                    if spec.count <= 0:
-                        self.specs.remove(spec)
                 self.fired[spec.kind] = self.fired.get(spec.kind, 0) + 1
                 return spec
             return None
