@@ -10,6 +10,8 @@ from our own table, never user text). The PR numbers wanted are COPYed into a TE
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pyarrow as pa
 
 from prmon_pipeline.core.csv_codec import snapshot_select_sql
@@ -24,7 +26,6 @@ from prmon_pipeline.core.schemas import (
 from prmon_pipeline.core.sql_text import qualified, quote_ident
 
 SNAPSHOT_NUMBERS = "snapshot_numbers"
-SNAPSHOT_CHECK_RUN_KEYS = "snapshot_check_run_keys"
 ZERO_DIGEST_HEX = "\\x" + "00" * DIGEST_BYTES
 PACKED_DIGEST_LITERALS = ("", ZERO_DIGEST_HEX)
 """The only literals of the packed digest reads: the empty separator and the zero digest."""
@@ -140,46 +141,41 @@ def snapshot_check_run_digests_sql(*, numbers_staged: bool) -> str:
     )
 
 
-def snapshot_check_runs_by_key_sql() -> str:
-    """The staged ``(pr_number, github_id)`` runs of ``{repository}``'s live PRs, in full.
+def int8_array_text(values: Iterable[int]) -> str:
+    """An ``int8[]`` literal's text (``{1,2,3}``), for ``sql.Literal(…)`` and a ``::int8[]`` cast.
 
-    Driven by the staged keys: each is one probe of ``pull_requests``' and ``check_runs``'
-    unique keys, so reading the few runs whose digest differs costs nothing per unread run.
+    COPY takes no bind parameters; a few thousand keys as one literal cost the server less than
+    a TEMP table (create, COPY, ANALYZE: three round trips and catalog rows) for a read that
+    runs once.
+    """
+    return "{" + ",".join(str(int(value)) for value in values) + "}"
+
+
+def snapshot_pull_requests_by_number_sql() -> str:
+    """The live PRs of ``{repository}`` whose number is in ``{numbers}`` (an ``int8[]``)."""
+    return (
+        f"SELECT {snapshot_select_sql(PULL_REQUEST_SCHEMA, 'p')}"
+        f" FROM {qualified('pull_requests')} p"
+        " WHERE p.repository_id = {repository} AND p.deleted_at IS NULL"
+        " AND p.number = ANY({numbers}::int8[])"
+    )
+
+
+def snapshot_check_runs_by_key_sql() -> str:
+    """The runs ``unnest({pr_numbers}, {github_ids})`` of ``{repository}``'s live PRs, in full.
+
+    Driven by the keys: each is one probe of ``pull_requests``' and ``check_runs``' unique
+    keys, so reading the few runs whose digest differs costs nothing per unread run (the
+    planner sizes ``unnest`` of a constant array by its length).
     """
     columns = snapshot_select_sql(CHECK_RUN_SCHEMA, "c", {"pr_number": "p.number"})
     return (
-        f"SELECT {columns} FROM {quote_ident(SNAPSHOT_CHECK_RUN_KEYS)} k"
+        f"SELECT {columns}"
+        " FROM unnest({pr_numbers}::int8[], {github_ids}::int8[]) AS k(pr_number, github_id)"
         f" JOIN {qualified('pull_requests')} p ON p.repository_id = {{repository}}"
         " AND p.number = k.pr_number AND p.deleted_at IS NULL"
         f" JOIN {qualified('check_runs')} c ON c.pull_request_id = p.id"
         " AND c.github_id = k.github_id"
-    )
-
-
-def drop_snapshot_check_run_keys_sql() -> str:
-    """Drop an earlier read's run keys (same transaction); ``pg_temp``: never a warehouse table."""
-    return f"DROP TABLE IF EXISTS pg_temp.{quote_ident(SNAPSHOT_CHECK_RUN_KEYS)}"
-
-
-def create_snapshot_check_run_keys_sql() -> str:
-    """The TEMP table of the run keys to read in full, dropped at the end of the transaction."""
-    return (
-        f"CREATE TEMP TABLE {quote_ident(SNAPSHOT_CHECK_RUN_KEYS)}"
-        " (pr_number bigint, github_id bigint, PRIMARY KEY (pr_number, github_id)) ON COMMIT DROP"
-    )
-
-
-def analyze_snapshot_check_run_keys_sql() -> str:
-    """Statistics for the staged keys: without them the planner guessed a few rows and joined
-    every check run of the repository against them (0.15 s for 30k keys of 300k, not 0.08)."""
-    return f"ANALYZE {quote_ident(SNAPSHOT_CHECK_RUN_KEYS)}"
-
-
-def copy_snapshot_check_run_keys_sql() -> str:
-    """COPY the run keys (CSV) into the TEMP table."""
-    return (
-        f"COPY {quote_ident(SNAPSHOT_CHECK_RUN_KEYS)} (pr_number, github_id) FROM STDIN"
-        " (FORMAT csv)"
     )
 
 

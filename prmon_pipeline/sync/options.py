@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import timedelta
 
-from prmon_pipeline.core.models import ApiMode, SyncMode
+from prmon_pipeline.core.models import ApiMode, ComparisonChoice, ComparisonPath, SyncMode
 from prmon_pipeline.github.client import GitHubConfig
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -37,6 +37,14 @@ LOAD_ATTEMPTS = 4
 SLICE_PULL_REQUESTS = 10_000
 """An incremental walk longer than this is stored slice by slice (see ``sync.sliced``)."""
 
+AUTO_COMPARISON: dict[SyncMode, ComparisonPath] = {
+    "incremental": "full_comparison",
+    "single": "full_comparison",
+    "full": "full_comparison",
+}
+"""The faster path per mode, measured by ``prmon bench`` in one run on the same rows (README,
+"Performance"): PLACEHOLDER."""
+
 
 def lookback(days: int | None) -> timedelta | None:
     """The check-run look-back for a number of days; ``None`` or 0 turns it off."""
@@ -61,6 +69,18 @@ class SyncOptions:
     api: ApiMode = "auto"
     """How check runs are read: ``auto`` (GraphQL batches where they are cheaper and the server
     has GraphQL, REST 304s for the sweep), ``rest`` or ``graphql``."""
+    comparison: ComparisonChoice = "auto"
+    """How the snapshot and changeset meet the warehouse (``comparison_path``)."""
+    compare_paths: bool = False
+    """Also run the other path on the same rows, both timed as stages of their own and checked
+    to agree (``sync.path_comparison``): what ``prmon bench`` measures; the load is unchanged."""
+
+    def comparison_path(self) -> ComparisonPath:
+        """The path this sync takes: ``comparison``, or for ``auto`` the one per mode in
+        ``AUTO_COMPARISON``."""
+        if self.comparison != "auto":
+            return self.comparison
+        return AUTO_COMPARISON[self.mode]
 
     @property
     def sliced(self) -> bool:
