@@ -70,11 +70,17 @@ def read_pull_request_index(conn: Conn, repository_id: int) -> pa.Table:
 @contextmanager
 def _snapshot_transaction(conn: Conn) -> Iterator[None]:
     """One REPEATABLE READ transaction for all of a snapshot's reads, or the caller's own."""
-    outermost = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-    with conn.transaction():
-        if outermost:
-            conn.execute(sql_snapshot.repeatable_read_sql())
-        yield
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        with conn.transaction():
+            yield
+        return
+    previous = conn.isolation_level
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # in the BEGIN: no round trip
+    try:
+        with conn.transaction():
+            yield
+    finally:
+        conn.isolation_level = previous
 
 
 def read_snapshot(
@@ -92,22 +98,20 @@ def read_snapshot(
         numbers = list(numbers)
         if not numbers:  # nothing was touched: nothing to compare against
             return PULL_REQUEST_SCHEMA.empty_table(), CHECK_RUN_SCHEMA.empty_table()
-    repository = sql.Literal(repository_id)
+    params = _snapshot_params(repository_id, numbers)
+    staged = numbers is not None
     with _snapshot_transaction(conn):
-        staged = numbers is not None
-        if numbers is not None:
-            _stage_numbers(conn, numbers)
         prs = _read(
             conn,
             sql_snapshot.snapshot_pull_requests_sql(numbers_staged=staged),
-            repository,
             PULL_REQUEST_SCHEMA,
+            params,
         )
         runs = _read(
             conn,
             sql_snapshot.snapshot_check_runs_sql(numbers_staged=staged),
-            repository,
             CHECK_RUN_SCHEMA,
+            params,
         )
     return prs, runs
 
@@ -132,16 +136,14 @@ def read_snapshot_by_digest(
         numbers = list(numbers)
         if not numbers:
             return _nothing_stored(incoming_prs, incoming_check_runs)
-    repository = sql.Literal(repository_id)
+    params = _snapshot_params(repository_id, numbers)
+    staged = numbers is not None
     with _snapshot_transaction(conn):
-        staged = numbers is not None
-        if numbers is not None:
-            _stage_numbers(conn, numbers)
         stored_prs = _read_digests(
             conn,
             sql_snapshot.snapshot_pull_request_digests_sql(numbers_staged=staged),
-            repository,
             PULL_REQUEST_DIGEST_SCHEMA,
+            params,
         )
         if stored_prs.num_rows == 0:
             return _nothing_stored(incoming_prs, incoming_check_runs)
@@ -150,13 +152,13 @@ def read_snapshot_by_digest(
                 _read_digests,
                 conn,
                 sql_snapshot.snapshot_check_run_digests_sql(numbers_staged=staged),
-                repository,
                 CHECK_RUN_DIGEST_SCHEMA,
+                params,
             )
             stored_numbers = to_frame(stored_prs).get_column("number")
             incoming = digest_incoming(incoming_prs, incoming_check_runs, stored_numbers)
             comparison = compare_digests(incoming, stored_prs, stored_runs.result())
-        prs, runs = _read_differing(conn, repository, comparison)
+        prs, runs = _read_differing(conn, params["repository"], comparison)
     return DigestSnapshot(comparison, prs, runs)
 
 
@@ -168,16 +170,18 @@ def _nothing_stored(incoming_prs: pa.Table, incoming_check_runs: pa.Table) -> Di
 
 
 def _read_differing(
-    conn: Conn, repository: sql.Literal, comparison: DigestComparison
+    conn: Conn, repository: sql.Composable, comparison: DigestComparison
 ) -> tuple[pa.Table, pa.Table]:
     """The stored rows of the keys whose digest differs, in full (their keys sent as literals)."""
     prs, runs = _empty_rows()
     numbers = comparison.differing_pr_numbers.column("number")
     if len(numbers):
-        query = sql.SQL(sql_snapshot.snapshot_pull_requests_by_number_sql()).format(
-            repository=repository, numbers=_int8_array(numbers.to_pylist())
+        prs = _read(
+            conn,
+            sql_snapshot.snapshot_pull_requests_sql(numbers_staged=True),
+            PULL_REQUEST_SCHEMA,
+            {"repository": repository, "numbers": _int8_array(numbers.to_pylist())},
         )
-        prs = decode_csv(copy_out(conn, query), PULL_REQUEST_SCHEMA)
     keys = comparison.differing_check_run_keys
     if keys.num_rows:
         query = sql.SQL(sql_snapshot.snapshot_check_runs_by_key_sql()).format(
@@ -189,7 +193,7 @@ def _read_differing(
     return prs, runs
 
 
-def _int8_array(values: list[object]) -> sql.Literal:
+def _int8_array(values: Iterable[object]) -> sql.Literal:
     return sql.Literal(sql_snapshot.int8_array_text(int(str(value)) for value in values))
 
 
@@ -214,24 +218,27 @@ def _empty_rows() -> tuple[pa.Table, pa.Table]:
     return PULL_REQUEST_SCHEMA.empty_table(), CHECK_RUN_SCHEMA.empty_table()
 
 
-def _read(conn: Conn, template: str, repository: sql.Literal, schema: pa.Schema) -> pa.Table:
-    """One snapshot query of ``{repository}``, COPYed out and decoded into ``schema``."""
-    return decode_csv(copy_out(conn, sql.SQL(template).format(repository=repository)), schema)
+def _snapshot_params(repository_id: int, numbers: list[int] | None) -> dict[str, sql.Composable]:
+    """The templates' placeholders: the repository, and the wanted numbers unless all are."""
+    params: dict[str, sql.Composable] = {"repository": sql.Literal(repository_id)}
+    if numbers is not None:
+        params["numbers"] = _int8_array(sorted(set(numbers)))
+    return params
+
+
+def _read(
+    conn: Conn, template: str, schema: pa.Schema, params: dict[str, sql.Composable]
+) -> pa.Table:
+    """One snapshot query, COPYed out and decoded into ``schema``."""
+    return decode_csv(copy_out(conn, sql.SQL(template).format(**params)), schema)
 
 
 def _read_digests(
-    conn: Conn, template: str, repository: sql.Literal, schema: pa.Schema
+    conn: Conn, template: str, schema: pa.Schema, params: dict[str, sql.Composable]
 ) -> pa.Table:
     """Packed digest records (``sql_snapshot.packed_digests_select``), unpacked into Arrow."""
-    query = sql.SQL(template).format(repository=repository)
+    query = sql.SQL(template).format(**params)
     with conn.cursor(binary=True) as cursor:
         rows = cursor.execute(query).fetchall()
     values = [value for (value,) in rows if isinstance(value, bytes)]
     return decode_digest_records(values, schema)
-
-
-def _stage_numbers(conn: Conn, numbers: Iterable[int]) -> None:
-    conn.execute(sql_snapshot.drop_snapshot_numbers_sql())  # an earlier slice's
-    conn.execute(sql_snapshot.create_snapshot_numbers_sql())
-    with conn.cursor() as cursor, cursor.copy(sql_snapshot.copy_snapshot_numbers_sql()) as copy:
-        copy.write("".join(f"{int(n)}\n" for n in sorted(set(numbers))))
