@@ -3,8 +3,8 @@
 A repository of ``--prs`` PRs and ``--runs`` check runs is loaded into a throwaway database;
 then the same runs come back with one in ten changed (completed), as an incremental cycle
 that re-polled every head SHA sees them. Each path reads its snapshot of the touched PRs and
-computes the changeset, alternately, ``--repeats`` times; the fastest of each is reported (the
-least disturbed by other processes on a shared machine). Both must produce the same changeset.
+computes the changeset, alternately, ``--repeats`` times; the median of each is reported (two
+shared cores: single runs swing by a third). Both must produce the same changeset.
 
     python -m prmon_pipeline.bench.digest_resync postgresql://postgres@127.0.0.1:5432/postgres
 """
@@ -12,6 +12,7 @@ least disturbed by other processes on a shared machine). Both must produce the s
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 import uuid
 from collections.abc import Callable
@@ -75,7 +76,7 @@ def with_output(runs: pa.Table, summary_bytes: int) -> pa.Table:
 def measure(
     server_url: str, pr_count: int, run_count: int, repeats: int, summary_bytes: int = 0
 ) -> dict[str, float]:
-    """The fastest seconds of each path, on a throwaway database dropped afterwards."""
+    """The median seconds of each path, on a throwaway database dropped afterwards."""
     inputs = synthetic_changeset_inputs(pr_count, run_count)
     stored_runs = with_output(inputs.snapshot_check_runs, summary_bytes)
     incoming_runs = with_output(
@@ -109,13 +110,15 @@ def measure(
                 "full_comparison": full_comparison,
                 "digest_first": digest_first,
             }
-            best = {path: float("inf") for path in paths}
+            samples: dict[str, list[float]] = {path: [] for path in paths}
             summaries = {}
-            for _ in range(repeats):
-                for path, run in paths.items():
+            for repeat in range(repeats):
+                order = list(paths.items()) if repeat % 2 == 0 else list(paths.items())[::-1]
+                for path, run in order:
                     started = time.perf_counter()
                     summaries[path] = run(conn, repository_id, numbers, incoming_runs).summary()
-                    best[path] = min(best[path], time.perf_counter() - started)
+                    samples[path].append(time.perf_counter() - started)
+            best = {path: statistics.median(values) for path, values in samples.items()}
             if summaries["full_comparison"] != summaries["digest_first"]:
                 raise AssertionError(f"the two paths disagree: {summaries}")
             best["check_runs_updated"] = summaries["digest_first"]["check_runs_updated"]

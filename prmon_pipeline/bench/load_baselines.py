@@ -28,6 +28,7 @@ only what changed — the steady state of a mirror refreshed every few minutes.
 
 from __future__ import annotations
 
+import statistics
 import time
 import uuid
 from collections.abc import Callable
@@ -45,17 +46,22 @@ from sqlalchemy.orm import Session, registry
 
 from prmon_pipeline.bench.report import PRMON_LOAD
 from prmon_pipeline.core import sql_text
-from prmon_pipeline.core.changeset import compute_changeset
+from prmon_pipeline.core.changeset import Changeset, compute_changeset
+from prmon_pipeline.core.changeset_digests import compute_changeset_from_digests
 from prmon_pipeline.core.check_run_rows import check_run_table_rows
 from prmon_pipeline.core.csv_codec import encode_csv
-from prmon_pipeline.core.models import SyncCursors
+from prmon_pipeline.core.models import COMPARISON_PATHS, ComparisonPath, SyncCursors
 from prmon_pipeline.core.normalise import conform
 from prmon_pipeline.core.schemas import CHECK_RUN_KEY, CHECK_RUN_SCHEMA, PULL_REQUEST_SCHEMA
 from prmon_pipeline.warehouse.audit import SyncAudit
 from prmon_pipeline.warehouse.connection import connect
 from prmon_pipeline.warehouse.load import load_changeset
 from prmon_pipeline.warehouse.repositories import add_repository
-from prmon_pipeline.warehouse.snapshot import read_pull_request_ids, read_snapshot
+from prmon_pipeline.warehouse.snapshot import (
+    read_pull_request_ids,
+    read_snapshot,
+    read_snapshot_by_digest,
+)
 
 BENCH_SCHEMA = "prmon_bench"
 LIKE_PRMON_KEY = ("pull_request_id", "github_id")
@@ -101,6 +107,8 @@ class BenchRows:
     repository_id: int
     runs: pa.Table
     table_rows: pa.Table
+    prs: pa.Table
+    """The repository's PRs as stored: what a re-sync of the whole repository sees again."""
 
     def kinds(self) -> tuple[TableKind, TableKind]:
         return (
@@ -115,7 +123,7 @@ def prepare_rows(url: str, prs: pa.Table, runs: pa.Table) -> BenchRows:
         repository_id = add_repository(conn, f"bench/load-{uuid.uuid4().hex[:8]}").id
         _load(conn, repository_id, prs, CHECK_RUN_SCHEMA.empty_table())
         ids = read_pull_request_ids(conn, repository_id)
-    return BenchRows(repository_id, runs, check_run_table_rows(runs, ids, repository_id))
+    return BenchRows(repository_id, runs, check_run_table_rows(runs, ids, repository_id), prs)
 
 
 def _sa_url(url: str) -> str:
@@ -224,22 +232,57 @@ def _prmon_stored(url: str, rows: BenchRows) -> int:
     return _stored(url, sql_text.qualified("check_runs"), where, (rows.repository_id,))
 
 
-def prmon_resync(url: str, rows: BenchRows, runs: pa.Table) -> LoadFigure:
+RESYNC_PATH_REPEATS = 3
+
+
+def resync_changeset(
+    conn: Any, repository_id: int, prs: pa.Table, runs: pa.Table, path: ComparisonPath
+) -> Changeset:
+    """Snapshot and changeset of a re-sync of the whole repository, by ``path``."""
+    if path == "full_comparison":
+        stored_prs, stored_runs = read_snapshot(conn, repository_id, None)
+        return compute_changeset(prs, stored_prs, runs, stored_runs, "incremental")
+    snapshot = read_snapshot_by_digest(conn, repository_id, None, prs, runs)
+    return compute_changeset_from_digests(
+        snapshot.comparison,
+        snapshot.differing_pull_requests,
+        snapshot.differing_check_runs,
+        "incremental",
+    )
+
+
+def resync_paths(url: str, rows: BenchRows, runs: pa.Table) -> dict[str, float]:
+    """Snapshot + changeset seconds of each path on the re-sync's rows (nothing loaded):
+    medians of ``RESYNC_PATH_REPEATS`` runs, the paths interleaved; both must agree."""
+    samples: dict[ComparisonPath, list[float]] = {path: [] for path in COMPARISON_PATHS}
+    summaries = {}
+    with connect(url, autocommit=True) as conn:
+        for repeat in range(RESYNC_PATH_REPEATS):
+            order = COMPARISON_PATHS if repeat % 2 == 0 else COMPARISON_PATHS[::-1]
+            for path in order:
+                started = time.perf_counter()
+                changes = resync_changeset(conn, rows.repository_id, rows.prs, runs, path)
+                samples[path].append(time.perf_counter() - started)
+                summaries[path] = changes.summary()
+    if len({str(summary) for summary in summaries.values()}) != 1:
+        raise AssertionError(f"the comparison paths disagree: {summaries}")
+    return {path: round(statistics.median(values), 3) for path, values in samples.items()}
+
+
+def prmon_resync(url: str, rows: BenchRows, runs: pa.Table, path: ComparisonPath) -> LoadFigure:
     """The project's way with rows it already holds: snapshot, changeset, load what changed."""
     repository_id = rows.repository_id
 
     def work() -> None:
         with connect(url, autocommit=True) as conn:
-            snapshot_prs, snapshot_runs = read_snapshot(conn, repository_id, None)
-            changes = compute_changeset(
-                snapshot_prs, snapshot_prs, runs, snapshot_runs, "incremental"
-            )
+            changes = resync_changeset(conn, repository_id, rows.prs, runs, path)
             _load(
                 conn, repository_id, PULL_REQUEST_SCHEMA.empty_table(), changes.check_runs_to_upsert
             )
 
     stored = partial(_prmon_stored, url, rows)
-    return _timed("prmon (snapshot + changeset + load)", runs.num_rows, work, stored)
+    note = f"{path.replace('_', ' ')} path"
+    return _timed("prmon (snapshot + changeset + load)", runs.num_rows, work, stored, note)
 
 
 def changed_tenth(kind: TableKind) -> TableKind:

@@ -12,9 +12,28 @@ SCENARIOS = (
     ("cold_direct", "cold sync (engine)"),
     ("cold_dagster", "cold sync (Dagster single run)"),
     ("incremental", "incremental cycle (1 % churn)"),
+    ("incremental_paths", "the same, both comparison paths (warehouse copy)"),
     ("steady", "steady cycle"),
     ("huge", "one repository, huge"),
+    ("huge_full", "its full reconciliation, both comparison paths"),
 )
+PATH_SCENARIOS = (
+    ("incremental_paths", "incremental cycle (1 % churn)"),
+    ("huge_full", "full reconciliation, huge repository"),
+)
+"""Cycles run with ``--compare-paths``: both comparison paths timed on the same rows."""
+PATHS = (("digest-first", "digest_first"), ("full comparison", "full_comparison"))
+PATH_COLUMNS = (
+    "scenario",
+    "digest-first snapshot s",
+    "changeset s",
+    "full comparison snapshot s",
+    "changeset s",
+    "digest-first / full",
+)
+DIGEST_FIRST_TARGET = 0.7
+"""The issue's target: digest-first's snapshot + changeset seconds 30 % below the full
+comparison's in the incremental cycle."""
 STAGES = ("read state", "read index", "discovery", "parse", "snapshot", "changeset", "load")
 """Stage seconds of a cycle (``sync.runner``); ``parse`` (JSON → Arrow) is the CPU part of
 ``discovery``."""
@@ -68,6 +87,46 @@ def cycle_rows(results: dict[str, object]) -> list[list[object]]:
                 *(stages.get(s, "") for s in STAGES),
             ]
         )
+    return rows
+
+
+def path_seconds(figures: object, label: str) -> tuple[float, float] | None:
+    """One path's summed snapshot and changeset seconds in a ``--compare-paths`` cycle."""
+    if not isinstance(figures, dict):
+        return None
+    stages = figures.get("stage_seconds", {})
+    assert isinstance(stages, dict)
+    names = (f"snapshot ({label})", f"changeset ({label})")
+    if not all(name in stages for name in names):
+        return None
+    return _num(stages[names[0]]), _num(stages[names[1]])
+
+
+def path_ratio(figures: object) -> float | None:
+    """Digest-first's snapshot + changeset seconds over the full comparison's."""
+    digest, full = (path_seconds(figures, label) for label, _ in PATHS)
+    if digest is None or full is None or not sum(full):
+        return None
+    return sum(digest) / sum(full)
+
+
+def path_rows(results: dict[str, object]) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for key, label in PATH_SCENARIOS:
+        figures = results.get(key)
+        timings = [path_seconds(figures, name) for name, _ in PATHS]
+        ratio = path_ratio(figures)
+        if ratio is None:
+            continue
+        rows.append(
+            [label, *(f"{value:.3f}" for pair in timings if pair for value in pair), f"{ratio:.2f}"]
+        )
+    baselines = results.get("baselines")
+    resync = baselines.get("resync_paths") if isinstance(baselines, dict) else None
+    if isinstance(resync, dict):
+        digest, full = _num(resync["digest_first"]), _num(resync["full_comparison"])
+        label = "re-sync of the baselines' check runs, 10 % changed (snapshot + changeset)"
+        rows.append([label, f"{digest:.3f}", "", f"{full:.3f}", "", f"{digest / full:.2f}"])
     return rows
 
 
@@ -162,6 +221,14 @@ def target_rows(results: dict[str, object]) -> list[list[object]]:
     check("cold sync token-hours", figure("cold_direct", "token_hours"), 1.0, False)
     check("incremental cycle units + points", figure("incremental", "budget_spent"), 150, False)
     check("huge repository peak RSS MB", figure("huge", "peak_rss_mb"), 500, False)
+    incremental_ratio = path_ratio(results.get("incremental_paths"))
+    if incremental_ratio is not None:
+        check(
+            "incremental snapshot + changeset, digest-first / full comparison",
+            incremental_ratio,
+            DIGEST_FIRST_TARGET,
+            False,
+        )
     rest = figure("cold_direct_rest", "wall_seconds")
     direct, dagster = figure("cold_direct", "wall_seconds"), figure("cold_dagster", "wall_seconds")
     if direct and rest:
@@ -193,6 +260,13 @@ def print_report(results: dict[str, object], table: Table) -> None:
         CYCLE_COLUMNS,
         cycle_rows(results),
     )
+    rows = path_rows(results)
+    if rows:
+        table(
+            "comparison paths, same rows (median of 3 interleaved runs, summed over repositories)",
+            PATH_COLUMNS,
+            rows,
+        )
     rows = baseline_rows(results)
     if rows:
         table(

@@ -15,9 +15,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import orjson
 import pyarrow as pa
+from psycopg import sql
 
 from prmon_pipeline.bench import load_baselines
 from prmon_pipeline.bench.changeset_baseline import (
@@ -27,6 +29,7 @@ from prmon_pipeline.bench.changeset_baseline import (
 )
 from prmon_pipeline.core.changeset import compute_changeset
 from prmon_pipeline.core.changeset_digests import compute_changeset_digest_first
+from prmon_pipeline.sync.options import SyncOptions
 from prmon_pipeline.warehouse.connection import connect, with_database
 from prmon_pipeline.warehouse.migrations import migrate
 from prmon_pipeline.warehouse.repositories import add_repository, list_repositories
@@ -124,17 +127,46 @@ def bench_database(server_url: str) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextmanager
+def database_copy(server_url: str, url: str) -> Iterator[str]:
+    """A copy of the bench database (``CREATE DATABASE … TEMPLATE``), dropped afterwards: the
+    same warehouse for a cycle measured twice. No session may be connected to the original."""
+    name = f"prmon_bench_copy_{uuid.uuid4().hex[:10]}"
+    original = urlsplit(url).path.lstrip("/")
+    with connect(server_url, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(original)
+            )
+        )
+    try:
+        yield with_database(server_url, name)
+    finally:
+        with connect(server_url, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
 TOKEN_HOUR = 5_000
 """A personal token's hourly budget in each pool (REST core units, GraphQL points)."""
 
 
 def run_cycle(
-    database_url: str, world: WorldProcess, engine: str, concurrency: int, api: str = "auto"
+    database_url: str,
+    world: WorldProcess,
+    engine: str,
+    concurrency: int,
+    api: str = "auto",
+    *,
+    mode: str = "incremental",
+    compare_paths: bool = False,
 ) -> dict[str, object]:
     """One sync cycle of every registered repository in a child process, with GitHub's cost.
 
     ``token_hours``: how many hours of one personal token's budget the cycle needs, the pools
-    being separate: the larger of REST units and GraphQL points, over 5,000.
+    being separate: the larger of REST units and GraphQL points, over 5,000. ``compare_paths``
+    times both comparison paths on the cycle's rows (``sync.path_comparison``).
     """
     world.ask(reset=True)
     command = [
@@ -146,6 +178,8 @@ def run_cycle(
         f"--engine={engine}",
         f"--concurrency={concurrency}",
         f"--api={api}",
+        f"--mode={mode}",
+        *(["--compare-paths"] if compare_paths else []),
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
     if done.returncode != 0:
@@ -253,6 +287,11 @@ def run_benchmark(server_url: str, config: BenchConfig, say: Say) -> dict[str, o
             results["cold_dagster"] = run_cycle(url, world, "dagster", config.concurrency)
             results["cold_dagster_matches"] = warehouse_matches(url, world)
         world.ask(advance=600)
+        say("incremental cycle (1 % churn), both comparison paths, on a copy of the warehouse…")
+        with database_copy(server_url, url) as copy_url:
+            results["incremental_paths"] = run_cycle(
+                copy_url, world, "direct", config.concurrency, compare_paths=True
+            )
         say("incremental cycle (1 % churn)…")
         results["incremental"] = run_cycle(url, world, "direct", config.concurrency)
         results["incremental_matches"] = warehouse_matches(url, world)
@@ -265,7 +304,9 @@ def run_benchmark(server_url: str, config: BenchConfig, say: Say) -> dict[str, o
             results["baselines"] = _baselines(url, say)
     if config.huge:
         say(f"one repository with {config.huge_prs} PRs…")
-        results["huge"] = _huge(server_url, config)
+        huge = _huge(server_url, config, say)
+        results["huge_full"] = huge.pop("full_reconciliation")
+        results["huge"] = huge
     return results
 
 
@@ -295,8 +336,10 @@ def _baselines(url: str, say: Say) -> dict[str, object]:
             ]
         say("re-sync of the same rows with one in ten changed…")
         own_kind = kinds[0]  # prmon's re-sync takes the runs as the pipeline holds them
+        resync_runs = load_baselines.changed_tenth(own_kind).rows
+        resync_paths = load_baselines.resync_paths(url, rows, resync_runs)
         resynced = load_baselines.prmon_resync(
-            url, rows, load_baselines.changed_tenth(own_kind).rows
+            url, rows, resync_runs, SyncOptions(mode="full").comparison_path()
         )
         for kind in kinds:
             first = {f.name: f.target for f in groups[_group("load", kind)]}
@@ -322,6 +365,7 @@ def _baselines(url: str, say: Say) -> dict[str, object]:
         "check_runs": runs.num_rows,
         **{name: _figures(figures) for name, figures in groups.items()},
         "changeset": changeset,
+        "resync_paths": resync_paths,
     }
 
 
@@ -385,10 +429,15 @@ def measure_changeset(pr_count: int, run_count: int) -> dict[str, object]:
     }
 
 
-def _huge(server_url: str, config: BenchConfig) -> dict[str, object]:
+def _huge(server_url: str, config: BenchConfig, say: Say) -> dict[str, object]:
+    """The huge repository's first sync, then its full reconciliation (nothing changed: the
+    nightly case), with both comparison paths timed on the reconciliation's rows."""
     with bench_database(server_url) as url, world_process(1, config.huge_prs, 2) as world:
         _register(url, world)
         figures = run_cycle(url, world, "direct", config.concurrency)
         figures["matches"] = warehouse_matches(url, world)
         figures["world_generate_seconds"] = world.generate_seconds
-        return figures
+        say(f"full reconciliation of the {config.huge_prs}-PR repository, both paths…")
+        full = run_cycle(url, world, "direct", config.concurrency, mode="full", compare_paths=True)
+        full["matches"] = warehouse_matches(url, world)
+        return {**figures, "full_reconciliation": full}

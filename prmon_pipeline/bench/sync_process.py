@@ -21,7 +21,7 @@ import orjson
 
 from prmon_pipeline.allocator_settings import apply_sync_allocator_settings
 from prmon_pipeline.bench.report import STAGES
-from prmon_pipeline.core.models import API_MODES
+from prmon_pipeline.core.models import API_MODES, COMPARISON_CHOICES
 from prmon_pipeline.github.client import GitHubClient, GitHubConfig
 from prmon_pipeline.sync import SyncOptions, SyncOutcome, sync_repositories
 from prmon_pipeline.warehouse.connection import connect
@@ -52,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--api", choices=API_MODES, default=SyncOptions.api, help="how check runs are read"
     )
+    parser.add_argument("--comparison", choices=COMPARISON_CHOICES, default=SyncOptions.comparison)
+    parser.add_argument(
+        "--compare-paths",
+        action="store_true",
+        help="time both comparison paths on the same rows (sync.path_comparison)",
+    )
     return parser
 
 
@@ -60,7 +66,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     apply_sync_allocator_settings()  # as ``prmon sync`` does, so the figure is the CLI's
     with connect(args.database_url, autocommit=True) as conn:
         repositories = [r.full_name for r in list_repositories(conn)]
-    options = SyncOptions(mode=args.mode, api=args.api)
+    options = SyncOptions(
+        mode=args.mode,
+        api=args.api,
+        comparison=args.comparison,
+        compare_paths=args.compare_paths,
+    )
     config = GitHubConfig(api_url=args.api_url)  # the client's default bound on requests
     since = datetime.now(UTC)
     started = time.perf_counter()

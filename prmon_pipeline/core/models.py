@@ -13,6 +13,14 @@ ApiMode = Literal["auto", "rest", "graphql"]
 ``auto`` per SHA by what is cheaper (``core.discovery_plan.route_check_run_targets``), and
 REST alone where the server has no GraphQL."""
 API_MODES: tuple[ApiMode, ...] = ("auto", "rest", "graphql")
+ComparisonPath = Literal["digest_first", "full_comparison"]
+"""How the changeset meets the warehouse: ``digest_first`` reads ``(key, digest)`` and full rows
+only where digests differ (``core.changeset_digests``); ``full_comparison`` reads every touched
+row in full (``core.changeset``). Both give the same changeset."""
+COMPARISON_PATHS: tuple[ComparisonPath, ...] = ("digest_first", "full_comparison")
+ComparisonChoice = Literal["auto", "digest_first", "full_comparison"]
+"""A path, or ``auto``: the one that measured faster for the sync's mode (``sync.options``)."""
+COMPARISON_CHOICES: tuple[ComparisonChoice, ...] = ("auto", *COMPARISON_PATHS)
 
 
 @dataclass(frozen=True)

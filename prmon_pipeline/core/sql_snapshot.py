@@ -1,14 +1,17 @@
 """SQL text of the snapshot reads: what the warehouse holds for one repository, as COPY queries.
 
 The reads run as ``COPY (query) TO STDOUT (FORMAT csv)``, and COPY takes no bind parameters. So
-these are templates for psycopg's ``sql.SQL``, as ``sql_text.pull_request_ids_sql`` is: the one
-placeholder, ``{repository}``, is filled with ``sql.Literal`` of the repository id (an integer
-from our own table, never user text). The PR numbers wanted are COPYed into a TEMP table first
-(:func:`create_snapshot_numbers_sql`). Select lists come from the Arrow schemas
+these are templates for psycopg's ``sql.SQL``, as ``sql_text.pull_request_ids_sql`` is:
+``{repository}`` is filled with ``sql.Literal`` of the repository id (an integer from our own
+table, never user text), and the PR numbers or run keys wanted go in as ``sql.Literal`` of an
+``int8[]`` literal's text (:func:`int8_array_text`, integers only): a TEMP table of them took
+three more round trips per read. Select lists come from the Arrow schemas
 (``csv_codec.snapshot_select_sql``), so the CSV decodes straight into them.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import pyarrow as pa
 
@@ -21,10 +24,8 @@ from prmon_pipeline.core.schemas import (
     TIMESTAMP,
     arrow_schema,
 )
-from prmon_pipeline.core.sql_text import qualified, quote_ident
+from prmon_pipeline.core.sql_text import qualified
 
-SNAPSHOT_NUMBERS = "snapshot_numbers"
-SNAPSHOT_CHECK_RUN_KEYS = "snapshot_check_run_keys"
 ZERO_DIGEST_HEX = "\\x" + "00" * DIGEST_BYTES
 PACKED_DIGEST_LITERALS = ("", ZERO_DIGEST_HEX)
 """The only literals of the packed digest reads: the empty separator and the zero digest."""
@@ -48,11 +49,6 @@ old head are history and are not polled again.
 """
 
 
-def repeatable_read_sql() -> str:
-    """One snapshot for both reads, so the PRs and their check runs agree with each other."""
-    return "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"
-
-
 def copy_to_csv_sql() -> str:
     """The COPY wrapped around a snapshot query (a template: ``{query}``)."""
     return "COPY ({query}) TO STDOUT (FORMAT csv)"
@@ -73,9 +69,8 @@ def pull_request_index_sql() -> str:
 
 
 def _wanted(numbers_staged: bool) -> str:
-    if not numbers_staged:
-        return ""
-    return f" AND p.number IN (SELECT number FROM {quote_ident(SNAPSHOT_NUMBERS)})"
+    """Only the PRs numbered in ``{numbers}`` (an ``int8[]`` literal, ``int8_array_text``)."""
+    return " AND p.number = ANY({numbers}::int8[])" if numbers_staged else ""
 
 
 def _pull_requests_from(numbers_staged: bool) -> str:
@@ -140,62 +135,29 @@ def snapshot_check_run_digests_sql(*, numbers_staged: bool) -> str:
     )
 
 
-def snapshot_check_runs_by_key_sql() -> str:
-    """The staged ``(pr_number, github_id)`` runs of ``{repository}``'s live PRs, in full.
+def int8_array_text(values: Iterable[int]) -> str:
+    """An ``int8[]`` literal's text (``{1,2,3}``), for ``sql.Literal(…)`` and a ``::int8[]`` cast.
 
-    Driven by the staged keys: each is one probe of ``pull_requests``' and ``check_runs``'
-    unique keys, so reading the few runs whose digest differs costs nothing per unread run.
+    COPY takes no bind parameters; a few thousand keys as one literal cost the server less than
+    a TEMP table (create, COPY, ANALYZE: three round trips and catalog rows) for a read that
+    runs once.
+    """
+    return "{" + ",".join(str(int(value)) for value in values) + "}"
+
+
+def snapshot_check_runs_by_key_sql() -> str:
+    """The runs ``unnest({pr_numbers}, {github_ids})`` of ``{repository}``'s live PRs, in full.
+
+    Driven by the keys: each is one probe of ``pull_requests``' and ``check_runs``' unique
+    keys, so reading the few runs whose digest differs costs nothing per unread run (the
+    planner sizes ``unnest`` of a constant array by its length).
     """
     columns = snapshot_select_sql(CHECK_RUN_SCHEMA, "c", {"pr_number": "p.number"})
     return (
-        f"SELECT {columns} FROM {quote_ident(SNAPSHOT_CHECK_RUN_KEYS)} k"
+        f"SELECT {columns}"
+        " FROM unnest({pr_numbers}::int8[], {github_ids}::int8[]) AS k(pr_number, github_id)"
         f" JOIN {qualified('pull_requests')} p ON p.repository_id = {{repository}}"
         " AND p.number = k.pr_number AND p.deleted_at IS NULL"
         f" JOIN {qualified('check_runs')} c ON c.pull_request_id = p.id"
         " AND c.github_id = k.github_id"
     )
-
-
-def drop_snapshot_check_run_keys_sql() -> str:
-    """Drop an earlier read's run keys (same transaction); ``pg_temp``: never a warehouse table."""
-    return f"DROP TABLE IF EXISTS pg_temp.{quote_ident(SNAPSHOT_CHECK_RUN_KEYS)}"
-
-
-def create_snapshot_check_run_keys_sql() -> str:
-    """The TEMP table of the run keys to read in full, dropped at the end of the transaction."""
-    return (
-        f"CREATE TEMP TABLE {quote_ident(SNAPSHOT_CHECK_RUN_KEYS)}"
-        " (pr_number bigint, github_id bigint, PRIMARY KEY (pr_number, github_id)) ON COMMIT DROP"
-    )
-
-
-def analyze_snapshot_check_run_keys_sql() -> str:
-    """Statistics for the staged keys: without them the planner guessed a few rows and joined
-    every check run of the repository against them (0.15 s for 30k keys of 300k, not 0.08)."""
-    return f"ANALYZE {quote_ident(SNAPSHOT_CHECK_RUN_KEYS)}"
-
-
-def copy_snapshot_check_run_keys_sql() -> str:
-    """COPY the run keys (CSV) into the TEMP table."""
-    return (
-        f"COPY {quote_ident(SNAPSHOT_CHECK_RUN_KEYS)} (pr_number, github_id) FROM STDIN"
-        " (FORMAT csv)"
-    )
-
-
-def drop_snapshot_numbers_sql() -> str:
-    """Drop an earlier slice's numbers (same transaction); ``pg_temp``: never a warehouse table."""
-    return f"DROP TABLE IF EXISTS pg_temp.{quote_ident(SNAPSHOT_NUMBERS)}"
-
-
-def create_snapshot_numbers_sql() -> str:
-    """The TEMP table of the PR numbers a snapshot reads, dropped at the end of the transaction."""
-    return (
-        f"CREATE TEMP TABLE {quote_ident(SNAPSHOT_NUMBERS)} (number bigint PRIMARY KEY)"
-        " ON COMMIT DROP"
-    )
-
-
-def copy_snapshot_numbers_sql() -> str:
-    """COPY the numbers (one per line, text format) into the TEMP table."""
-    return f"COPY {quote_ident(SNAPSHOT_NUMBERS)} (number) FROM STDIN"

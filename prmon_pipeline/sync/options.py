@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import timedelta
 
-from prmon_pipeline.core.models import ApiMode, SyncMode
+from prmon_pipeline.core.models import ApiMode, ComparisonChoice, ComparisonPath, SyncMode
 from prmon_pipeline.github.client import GitHubConfig
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -37,6 +37,18 @@ LOAD_ATTEMPTS = 4
 SLICE_PULL_REQUESTS = 10_000
 """An incremental walk longer than this is stored slice by slice (see ``sync.sliced``)."""
 
+AUTO_COMPARISON: dict[SyncMode, ComparisonPath] = {
+    "incremental": "full_comparison",
+    "single": "full_comparison",
+    "full": "digest_first",
+}
+"""The faster path per mode, as ``prmon bench`` measured both on the same rows (README,
+"Performance"). A full sync compares every stored row, most of them unchanged: digest-first
+took 0.64× the full comparison's snapshot + changeset seconds on the 100,000-PR repository (the
+bodies it does not read outweigh the digests it computes). An incremental cycle reads ~100 PRs
+and a few hundred runs a repository: round trips, not bytes, and digest-first has two more
+(1.00× in the bench's cycle, 1.2-1.3× on a repository alone)."""
+
 
 def lookback(days: int | None) -> timedelta | None:
     """The check-run look-back for a number of days; ``None`` or 0 turns it off."""
@@ -61,6 +73,18 @@ class SyncOptions:
     api: ApiMode = "auto"
     """How check runs are read: ``auto`` (GraphQL batches where they are cheaper and the server
     has GraphQL, REST 304s for the sweep), ``rest`` or ``graphql``."""
+    comparison: ComparisonChoice = "auto"
+    """How the snapshot and changeset meet the warehouse (``comparison_path``)."""
+    compare_paths: bool = False
+    """Also run the other path on the same rows, both timed as stages of their own and checked
+    to agree (``sync.path_comparison``): what ``prmon bench`` measures; the load is unchanged."""
+
+    def comparison_path(self) -> ComparisonPath:
+        """The path this sync takes: ``comparison``, or for ``auto`` the one per mode in
+        ``AUTO_COMPARISON``."""
+        if self.comparison != "auto":
+            return self.comparison
+        return AUTO_COMPARISON[self.mode]
 
     @property
     def sliced(self) -> bool:

@@ -41,6 +41,7 @@ from prmon_pipeline.warehouse.repositories import Repository, get_repository
 from . import stages
 from .fanout import for_each_repository
 from .options import REPOSITORIES_AT_ONCE, SyncOptions
+from .path_comparison import PATH_COMPARISON_STAGE, compare_paths
 from .results import RepositoryFigures, SyncError, SyncOutcome, SyncResult
 from .sliced import SlicedLoad, StageFailedError
 from .stages import Now, RepositoryState, utc_now
@@ -267,11 +268,27 @@ async def _aborting(sliced: SlicedLoad | None, work: Awaitable[T]) -> T:
 async def _changeset(
     run: RepositoryRun, state: RepositoryState, discovery: DiscoveryResult
 ) -> Changeset:
+    if run.options.compare_paths:
+        return await _changeset_both_ways(run, state, discovery)
     snapshot = await run.blocking(
         "snapshot",
         lambda: stages.read_discovery_snapshot(run.database_url, state, discovery, run.options),
     )
     return await run.blocking("changeset", lambda: stages.diff(discovery, snapshot, run.options))
+
+
+async def _changeset_both_ways(
+    run: RepositoryRun, state: RepositoryState, discovery: DiscoveryResult
+) -> Changeset:
+    """Both comparison paths, timed apart (``sync.path_comparison``); their total under
+    ``path comparison``, each stage's median under its own name."""
+    compared = await run.blocking(
+        PATH_COMPARISON_STAGE,
+        lambda: compare_paths(run.database_url, state, discovery, run.options),
+    )
+    for name, seconds in compared.seconds.items():
+        run.durations[name] = run.durations.get(name, 0.0) + seconds
+    return compared.changeset
 
 
 async def _load(

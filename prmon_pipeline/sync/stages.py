@@ -15,12 +15,12 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from prmon_pipeline.core.changeset import Changeset
+from prmon_pipeline.core.changeset import Changeset, compute_changeset
 from prmon_pipeline.core.changeset_digests import compute_changeset_from_digests
 from prmon_pipeline.core.costs import ApiCost, LoadCounts
 from prmon_pipeline.core.discovery_plan import KnownPullRequest
 from prmon_pipeline.core.errors import BudgetReservedError
-from prmon_pipeline.core.models import SyncCursors
+from prmon_pipeline.core.models import ComparisonPath, SyncCursors
 from prmon_pipeline.core.repo_key import parse_repo_key
 from prmon_pipeline.github.client import GitHubClient
 from prmon_pipeline.github.discovery import DiscoveryResult, SliceSink, discover_repository
@@ -38,7 +38,9 @@ from prmon_pipeline.warehouse.repositories import (
 from prmon_pipeline.warehouse.retry import with_transient_retries
 from prmon_pipeline.warehouse.snapshot import (
     DigestSnapshot,
+    FullSnapshot,
     read_pull_request_index,
+    read_snapshot,
     read_snapshot_by_digest,
 )
 
@@ -143,23 +145,35 @@ def touched_numbers(pull_requests: pa.Table, check_runs: pa.Table) -> list[int]:
     return [int(str(n)) for n in touched]
 
 
-def read_discovery_snapshot(
-    database_url: str, state: RepositoryState, discovery: DiscoveryResult, options: SyncOptions
-) -> DigestSnapshot:
-    """The digests of the touched PRs and their runs (all in full mode), and in full the stored
-    rows whose digest differs from what discovery saw; retried on transient errors.
+SnapshotRead = DigestSnapshot | FullSnapshot
+"""What the snapshot stage read: digests and differing rows, or every touched row in full."""
 
-    Digest-first (``core.changeset_digests``): a re-sync reads and compares in full only what
-    changed.
+
+def read_discovery_snapshot(
+    database_url: str,
+    state: RepositoryState,
+    discovery: DiscoveryResult,
+    options: SyncOptions,
+    path: ComparisonPath | None = None,
+) -> SnapshotRead:
+    """The stored rows the changeset compares discovery's against (the touched PRs and their
+    runs; all in full mode), by ``path`` (default: ``options.comparison_path()``); retried on
+    transient errors.
+
+    ``digest_first`` reads ``(key, digest)`` and in full only the rows whose digest differs
+    from what discovery saw (``core.changeset_digests``); ``full_comparison`` reads every one.
     """
+    path = path or options.comparison_path()
     numbers = (
         None
         if options.mode == "full"
         else touched_numbers(discovery.pull_requests, discovery.check_runs)
     )
 
-    def read() -> DigestSnapshot:
+    def read() -> SnapshotRead:
         with connect(database_url, autocommit=True) as conn:
+            if path == "full_comparison":
+                return FullSnapshot(*read_snapshot(conn, state.repository.id, numbers))
             return read_snapshot_by_digest(
                 conn, state.repository.id, numbers, discovery.pull_requests, discovery.check_runs
             )
@@ -167,9 +181,17 @@ def read_discovery_snapshot(
     return with_transient_retries(read, options.load_attempts)
 
 
-def diff(discovery: DiscoveryResult, snapshot: DigestSnapshot, options: SyncOptions) -> Changeset:
+def diff(discovery: DiscoveryResult, snapshot: SnapshotRead, options: SyncOptions) -> Changeset:
     """The changeset: what discovery saw against what the warehouse holds (pure Polars)."""
-    del discovery  # the snapshot stage digested its rows already (``snapshot.comparison``)
+    if isinstance(snapshot, FullSnapshot):
+        return compute_changeset(
+            discovery.pull_requests,
+            snapshot.pull_requests,
+            discovery.check_runs,
+            snapshot.check_runs,
+            options.mode,
+        )
+    # The snapshot stage digested discovery's rows already (``snapshot.comparison``).
     return compute_changeset_from_digests(
         snapshot.comparison,
         snapshot.differing_pull_requests,

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from io import BytesIO
 
+import polars as pl
 import psycopg
 import pyarrow as pa
 from psycopg import sql
@@ -25,8 +26,9 @@ from prmon_pipeline.core.changeset_digests import (
     digest_incoming,
 )
 from prmon_pipeline.core.check_run_rows import PULL_REQUEST_ID_SCHEMA
-from prmon_pipeline.core.csv_codec import decode_csv, encode_csv
+from prmon_pipeline.core.csv_codec import decode_csv
 from prmon_pipeline.core.digest_records import decode_digest_records
+from prmon_pipeline.core.normalise import to_frame
 from prmon_pipeline.core.schemas import (
     CHECK_RUN_DIGEST_SCHEMA,
     CHECK_RUN_SCHEMA,
@@ -68,11 +70,17 @@ def read_pull_request_index(conn: Conn, repository_id: int) -> pa.Table:
 @contextmanager
 def _snapshot_transaction(conn: Conn) -> Iterator[None]:
     """One REPEATABLE READ transaction for all of a snapshot's reads, or the caller's own."""
-    outermost = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-    with conn.transaction():
-        if outermost:
-            conn.execute(sql_snapshot.repeatable_read_sql())
-        yield
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        with conn.transaction():
+            yield
+        return
+    previous = conn.isolation_level
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # in the BEGIN: no round trip
+    try:
+        with conn.transaction():
+            yield
+    finally:
+        conn.isolation_level = previous
 
 
 def read_snapshot(
@@ -90,22 +98,20 @@ def read_snapshot(
         numbers = list(numbers)
         if not numbers:  # nothing was touched: nothing to compare against
             return PULL_REQUEST_SCHEMA.empty_table(), CHECK_RUN_SCHEMA.empty_table()
-    repository = sql.Literal(repository_id)
+    params = _snapshot_params(repository_id, numbers)
+    staged = numbers is not None
     with _snapshot_transaction(conn):
-        staged = numbers is not None
-        if numbers is not None:
-            _stage_numbers(conn, numbers)
         prs = _read(
             conn,
             sql_snapshot.snapshot_pull_requests_sql(numbers_staged=staged),
-            repository,
             PULL_REQUEST_SCHEMA,
+            params,
         )
         runs = _read(
             conn,
             sql_snapshot.snapshot_check_runs_sql(numbers_staged=staged),
-            repository,
             CHECK_RUN_SCHEMA,
+            params,
         )
     return prs, runs
 
@@ -121,65 +127,82 @@ def read_snapshot_by_digest(
     :func:`read_snapshot` would read, then in full only the rows whose digest differs from the
     incoming row's. One transaction, as :func:`read_snapshot`, so both reads agree.
 
-    The incoming rows are digested while the server collects the stored digests (the query runs
-    in a worker thread, which waits in libpq without the GIL): the two take about as long, and
-    done one after the other they took a third longer.
+    The stored PR digests come first (few and fast): only incoming rows of stored PRs are
+    digested (``digest_incoming``), while the server collects the run digests in a worker
+    thread, which waits in libpq without the GIL. No stored PR means no stored run: a cold
+    sync then digests nothing and reads nothing more.
     """
     if numbers is not None:
         numbers = list(numbers)
         if not numbers:
-            incoming = digest_incoming(incoming_prs, incoming_check_runs)
-            nothing = (
-                PULL_REQUEST_DIGEST_SCHEMA.empty_table(),
-                CHECK_RUN_DIGEST_SCHEMA.empty_table(),
-            )
-            return DigestSnapshot(compare_digests(incoming, *nothing), *_empty_rows())
-    repository = sql.Literal(repository_id)
+            return _nothing_stored(incoming_prs, incoming_check_runs)
+    params = _snapshot_params(repository_id, numbers)
+    staged = numbers is not None
     with _snapshot_transaction(conn):
-        staged = numbers is not None
-        if numbers is not None:
-            _stage_numbers(conn, numbers)
+        stored_prs = _read_digests(
+            conn,
+            sql_snapshot.snapshot_pull_request_digests_sql(numbers_staged=staged),
+            PULL_REQUEST_DIGEST_SCHEMA,
+            params,
+        )
+        if stored_prs.num_rows == 0:
+            return _nothing_stored(incoming_prs, incoming_check_runs)
         with ThreadPoolExecutor(max_workers=1) as worker:
-            stored = worker.submit(_read_stored_digests, conn, repository, staged=staged)
-            incoming = digest_incoming(incoming_prs, incoming_check_runs)
-            comparison = compare_digests(incoming, *stored.result())
-        prs, runs = _empty_rows()
-        differing_numbers = [
-            int(str(n)) for n in comparison.differing_pr_numbers.column("number").to_pylist()
-        ]
-        if differing_numbers:
-            _stage_numbers(conn, differing_numbers)
-            prs = _read(
+            stored_runs = worker.submit(
+                _read_digests,
                 conn,
-                sql_snapshot.snapshot_pull_requests_sql(numbers_staged=True),
-                repository,
-                PULL_REQUEST_SCHEMA,
+                sql_snapshot.snapshot_check_run_digests_sql(numbers_staged=staged),
+                CHECK_RUN_DIGEST_SCHEMA,
+                params,
             )
-        if comparison.differing_check_run_keys.num_rows:
-            _stage_check_run_keys(conn, comparison.differing_check_run_keys)
-            runs = _read(
-                conn, sql_snapshot.snapshot_check_runs_by_key_sql(), repository, CHECK_RUN_SCHEMA
-            )
+            stored_numbers = to_frame(stored_prs).get_column("number")
+            incoming = digest_incoming(incoming_prs, incoming_check_runs, stored_numbers)
+            comparison = compare_digests(incoming, stored_prs, stored_runs.result())
+        prs, runs = _read_differing(conn, params["repository"], comparison)
     return DigestSnapshot(comparison, prs, runs)
 
 
-def _read_stored_digests(
-    conn: Conn, repository: sql.Literal, *, staged: bool
+def _nothing_stored(incoming_prs: pa.Table, incoming_check_runs: pa.Table) -> DigestSnapshot:
+    """Every incoming row is new: nothing to digest, nothing to read."""
+    incoming = digest_incoming(incoming_prs, incoming_check_runs, pl.Series([], dtype=pl.Int64))
+    nothing = PULL_REQUEST_DIGEST_SCHEMA.empty_table(), CHECK_RUN_DIGEST_SCHEMA.empty_table()
+    return DigestSnapshot(compare_digests(incoming, *nothing), *_empty_rows())
+
+
+def _read_differing(
+    conn: Conn, repository: sql.Composable, comparison: DigestComparison
 ) -> tuple[pa.Table, pa.Table]:
-    """The stored ``(number, digest)`` and ``(pr_number, github_id, digest)`` tables."""
-    prs = _read_digests(
-        conn,
-        sql_snapshot.snapshot_pull_request_digests_sql(numbers_staged=staged),
-        repository,
-        PULL_REQUEST_DIGEST_SCHEMA,
-    )
-    runs = _read_digests(
-        conn,
-        sql_snapshot.snapshot_check_run_digests_sql(numbers_staged=staged),
-        repository,
-        CHECK_RUN_DIGEST_SCHEMA,
-    )
+    """The stored rows of the keys whose digest differs, in full (their keys sent as literals)."""
+    prs, runs = _empty_rows()
+    numbers = comparison.differing_pr_numbers.column("number")
+    if len(numbers):
+        prs = _read(
+            conn,
+            sql_snapshot.snapshot_pull_requests_sql(numbers_staged=True),
+            PULL_REQUEST_SCHEMA,
+            {"repository": repository, "numbers": _int8_array(numbers.to_pylist())},
+        )
+    keys = comparison.differing_check_run_keys
+    if keys.num_rows:
+        query = sql.SQL(sql_snapshot.snapshot_check_runs_by_key_sql()).format(
+            repository=repository,
+            pr_numbers=_int8_array(keys.column("pr_number").to_pylist()),
+            github_ids=_int8_array(keys.column("github_id").to_pylist()),
+        )
+        runs = decode_csv(copy_out(conn, query), CHECK_RUN_SCHEMA)
     return prs, runs
+
+
+def _int8_array(values: Iterable[object]) -> sql.Literal:
+    return sql.Literal(sql_snapshot.int8_array_text(int(str(value)) for value in values))
+
+
+@dataclass(frozen=True)
+class FullSnapshot:
+    """A full-comparison snapshot: every touched stored row (:func:`read_snapshot`)."""
+
+    pull_requests: pa.Table
+    check_runs: pa.Table
 
 
 @dataclass(frozen=True)
@@ -195,35 +218,27 @@ def _empty_rows() -> tuple[pa.Table, pa.Table]:
     return PULL_REQUEST_SCHEMA.empty_table(), CHECK_RUN_SCHEMA.empty_table()
 
 
-def _read(conn: Conn, template: str, repository: sql.Literal, schema: pa.Schema) -> pa.Table:
-    """One snapshot query of ``{repository}``, COPYed out and decoded into ``schema``."""
-    return decode_csv(copy_out(conn, sql.SQL(template).format(repository=repository)), schema)
+def _snapshot_params(repository_id: int, numbers: list[int] | None) -> dict[str, sql.Composable]:
+    """The templates' placeholders: the repository, and the wanted numbers unless all are."""
+    params: dict[str, sql.Composable] = {"repository": sql.Literal(repository_id)}
+    if numbers is not None:
+        params["numbers"] = _int8_array(sorted(set(numbers)))
+    return params
+
+
+def _read(
+    conn: Conn, template: str, schema: pa.Schema, params: dict[str, sql.Composable]
+) -> pa.Table:
+    """One snapshot query, COPYed out and decoded into ``schema``."""
+    return decode_csv(copy_out(conn, sql.SQL(template).format(**params)), schema)
 
 
 def _read_digests(
-    conn: Conn, template: str, repository: sql.Literal, schema: pa.Schema
+    conn: Conn, template: str, schema: pa.Schema, params: dict[str, sql.Composable]
 ) -> pa.Table:
     """Packed digest records (``sql_snapshot.packed_digests_select``), unpacked into Arrow."""
-    query = sql.SQL(template).format(repository=repository)
+    query = sql.SQL(template).format(**params)
     with conn.cursor(binary=True) as cursor:
         rows = cursor.execute(query).fetchall()
     values = [value for (value,) in rows if isinstance(value, bytes)]
     return decode_digest_records(values, schema)
-
-
-def _stage_check_run_keys(conn: Conn, keys: pa.Table) -> None:
-    conn.execute(sql_snapshot.drop_snapshot_check_run_keys_sql())
-    conn.execute(sql_snapshot.create_snapshot_check_run_keys_sql())
-    with (
-        conn.cursor() as cursor,
-        cursor.copy(sql_snapshot.copy_snapshot_check_run_keys_sql()) as copy,
-    ):
-        copy.write(encode_csv(keys.select(["pr_number", "github_id"])))
-    conn.execute(sql_snapshot.analyze_snapshot_check_run_keys_sql())
-
-
-def _stage_numbers(conn: Conn, numbers: Iterable[int]) -> None:
-    conn.execute(sql_snapshot.drop_snapshot_numbers_sql())  # an earlier slice's
-    conn.execute(sql_snapshot.create_snapshot_numbers_sql())
-    with conn.cursor() as cursor, cursor.copy(sql_snapshot.copy_snapshot_numbers_sql()) as copy:
-        copy.write("".join(f"{int(n)}\n" for n in sorted(set(numbers))))

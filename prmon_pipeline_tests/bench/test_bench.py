@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from prmon_pipeline.bench.report import PRMON_LOAD, PRMON_RESYNC, STAGES
+from prmon_pipeline.bench.report import PRMON_LOAD, PRMON_RESYNC, STAGES, path_ratio
 from prmon_pipeline.cli import main
 
 
@@ -61,6 +61,20 @@ def test_quick_benchmark_produces_every_figure(
     rest_requests = steady["github_requests"] - steady["graphql_queries"]
     assert rest_requests == steady["github_not_modified"]
     assert results["huge"]["matches"] and results["huge"]["prs_new"] == 2_000
+    # Both comparison paths timed on the same rows (each cycle fails if their changesets
+    # differ): the incremental cycle on a copy of the warehouse, and the huge repository's full
+    # reconciliation, which finds nothing to write.
+    paths = results["incremental_paths"]
+    assert paths["failed"] == [] and paths["prs_updated"] == results["incremental"]["prs_updated"]
+    full = results["huge_full"]
+    assert full["failed"] == [] and full["matches"] and full["rows_written"] == 0
+    for figures in (paths, full):
+        stages_seconds = figures["stage_seconds"]
+        for stage in ("snapshot", "changeset"):
+            for label in ("digest-first", "full comparison"):
+                assert stages_seconds[f"{stage} ({label})"] > 0, (stage, label)
+        assert path_ratio(figures) is not None
+    assert set(results["baselines"]["resync_paths"]) == {"digest_first", "full_comparison"}
     baselines = results["baselines"]
     contenders = {"bare COPY (floor)", PRMON_LOAD, "SQLAlchemy Core upsert", "dlt merge"}
     for group in ("load", "load_like_prmon"):
@@ -77,3 +91,4 @@ def test_quick_benchmark_produces_every_figure(
     out = capsys.readouterr().out
     assert "targets" in out and "figures written to" in out
     assert "like prmon.check_runs" in out and "ROWS STORED" not in out
+    assert "comparison paths, same rows" in out

@@ -202,17 +202,25 @@ def _template_fields(template: str) -> set[str]:
 )
 def test_snapshot_reads_select_their_arrow_schema_in_order(template: str, schema: object) -> None:
     assert _ALIASED.findall(template) == list(schema.names)  # type: ignore[attr-defined]
-    assert _template_fields(template) == {"repository"}  # COPY: the id is a sql.Literal
+    # COPY: the id and the wanted numbers are sql.Literal
+    assert "repository" in _template_fields(template) <= {"repository", "numbers"}
     assert "%(" not in template
 
 
 def test_snapshot_reads_filter_on_staged_numbers_only_when_asked() -> None:
     staged = sql_snapshot.snapshot_check_runs_sql(numbers_staged=True)
     whole = sql_snapshot.snapshot_check_runs_sql(numbers_staged=False)
-    assert 'IN (SELECT number FROM "snapshot_numbers")' in staged
-    assert "snapshot_numbers" not in whole
+    assert "p.number = ANY({numbers}::int8[])" in staged
+    assert _template_fields(whole) == {"repository"}
     assert "deleted_at IS NULL" in whole and "deleted_at IS NULL" in staged
     assert _template_fields(sql_snapshot.copy_to_csv_sql()) == {"query"}
+
+
+def test_key_arrays_are_integer_literals() -> None:
+    assert sql_snapshot.int8_array_text([3, 1, -2]) == "{3,1,-2}"
+    assert sql_snapshot.int8_array_text([]) == "{}"
+    by_key = sql_snapshot.snapshot_check_runs_by_key_sql()
+    assert _template_fields(by_key) == {"repository", "pr_numbers", "github_ids"}
 
 
 def test_a_merge_undoes_a_soft_delete_and_its_reason() -> None:

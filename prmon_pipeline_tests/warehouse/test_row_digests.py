@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import polars as pl
 import psycopg
 import pyarrow as pa
 import pytest
@@ -200,6 +201,38 @@ def test_the_digest_first_snapshot_reads_in_full_only_the_rows_that_changed(
         assert_tables_equal(digest_first.tables()[name], table)
     assert digest_first.prs_new.column("number").to_pylist() == [6]
     assert digest_first.prs_updated.column("number").to_pylist() == [2, 5]
+    # The new PR and its run were not digested: nothing stored can equal them.
+    incoming = snapshot.comparison.incoming
+    undigested_prs = incoming.pull_requests.filter(pl.col("digest").is_null())
+    assert undigested_prs["number"].to_list() == [6]
+    undigested_runs = incoming.check_runs.filter(pl.col("digest").is_null())
+    assert undigested_runs["github_id"].to_list() == [60]
+
+
+def test_a_first_sync_digests_nothing_and_reads_nothing_in_full(warehouse: str) -> None:
+    """No stored PR among the touched ones: every incoming row is new, none is digested (the
+    load digests what it writes), and the changeset is the full comparison's."""
+    prs, runs = _tricky_pull_requests(), _tricky_check_runs()
+    with connect(warehouse, autocommit=True) as conn:
+        migrate(conn)
+        repository_id = add_repository(conn, f"acme/c-{uuid.uuid4().hex[:6]}").id
+        snapshot = read_snapshot_by_digest(conn, repository_id, None, prs, runs)
+    incoming = snapshot.comparison.incoming
+    assert incoming.pull_requests["digest"].null_count() == prs.num_rows
+    assert incoming.check_runs["digest"].null_count() == runs.num_rows
+    assert snapshot.differing_pull_requests.num_rows == 0
+    assert snapshot.differing_check_runs.num_rows == 0
+    changeset = compute_changeset_from_digests(
+        snapshot.comparison,
+        snapshot.differing_pull_requests,
+        snapshot.differing_check_runs,
+        "full",
+    )
+    full = compute_changeset(
+        prs, PULL_REQUEST_SCHEMA.empty_table(), runs, CHECK_RUN_SCHEMA.empty_table(), "full"
+    )
+    for name, table in full.tables().items():
+        assert_tables_equal(changeset.tables()[name], table)
 
 
 def test_a_row_without_its_digest_is_read_in_full_and_found_unchanged(warehouse: str) -> None:
