@@ -9,6 +9,7 @@ registry must write dynamic partitions, which only a sensor can.
 import asyncio
 import json
 from dataclasses import replace
+from datetime import timedelta
 from urllib.parse import quote
 
 import dagster as dg
@@ -28,6 +29,7 @@ from prmon_pipeline.warehouse.repositories import (
     list_repositories,
     remove_repository,
 )
+from prmon_pipeline.warehouse.webhook_pending import repositories_with_check_run_deliveries
 
 from .jobs import repository_sync_job
 from .partitions import REPOSITORIES_PARTITIONS_NAME, repositories_partitions
@@ -35,6 +37,10 @@ from .resources import GitHubResource, WarehouseResource
 from .tags import PARTITION_TAG
 
 TRIGGER_TAG = "prmon/trigger"
+EVENTS_FLOWING = timedelta(minutes=30)
+"""A repository that received a check_run delivery this recently gets its check runs'
+completions by webhook: the change sensor no longer runs it just because checks are running
+(its pulls are still probed; the hourly refresh still polls everything)."""
 UNFINISHED = [
     dg.DagsterRunStatus.NOT_STARTED,
     dg.DagsterRunStatus.QUEUED,
@@ -132,7 +138,8 @@ def _refresh_due_patterns(
     default_status=dg.DefaultSensorStatus.STOPPED,
     description=(
         "Requests a sync only for repositories whose first pulls page changed (ETag probe; a 304"
-        " costs no rate limit) or whose check runs are still running."
+        " costs no rate limit) or whose check runs are still running (unless their check runs"
+        " arrive by webhook)."
     ),
 )
 def repository_change_sensor(
@@ -143,6 +150,7 @@ def repository_change_sensor(
         repositories = [r for r in list_repositories(conn) if r.full_name in partitions]
         etags = {r.full_name: read_cursors(conn, r.id).pulls_etag for r in repositories}
         pending = repositories_with_pending_checks(conn)
+        by_webhook = repositories_with_check_run_deliveries(conn, utc_now() - EVENTS_FLOWING)
     busy = repositories_with_unfinished_runs(context.instance)
     reasons: dict[str, str] = {}
     to_probe: dict[str, str] = {}
@@ -151,7 +159,7 @@ def repository_change_sensor(
             continue
         if etag is None:
             reasons[name] = "never synced"
-        elif name in pending:
+        elif name in pending and name not in by_webhook:
             reasons[name] = "checks running"
         else:
             to_probe[name] = etag

@@ -81,6 +81,18 @@ def pending_repositories(
     return [Repository(*row) for row in rows]  # type: ignore[arg-type]  # field order
 
 
+def repositories_with_check_run_deliveries(conn: Conn, since: datetime) -> set[str]:
+    """Registered repositories that received a ``check_run`` delivery since ``since``: their
+    check runs' completions arrive by webhook, so a poll only for running checks can wait."""
+    rows = conn.execute(
+        "SELECT DISTINCT r.full_name FROM prmon.repositories r"
+        " JOIN prmon.webhook_deliveries d ON d.event = 'check_run'"
+        f" AND d.received_at >= %(since)s AND {_MATCH}",
+        {"since": since},
+    ).fetchall()
+    return {str(row[0]) for row in rows}
+
+
 def lock_repository(conn: Conn, repository_id: int) -> None:
     """The repository's load lock, until the caller's transaction ends (see the docstring)."""
     conn.execute(

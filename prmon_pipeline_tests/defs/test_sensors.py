@@ -25,6 +25,11 @@ from prmon_pipeline.warehouse.repositories import (
     remove_repository,
 )
 from prmon_pipeline_tests.defs.registration import register
+from prmon_pipeline_tests.webhook_envelopes import (
+    check_run_body,
+    insert_delivery,
+    repository_object,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -168,6 +173,12 @@ def test_change_sensor_requests_runs_only_for_changed_repositories(
             names[1]: "pulls changed",
             names[2]: "checks running",
         }
+        # once its check runs arrive by webhook, running checks alone no longer cost a poll
+        repo = repository_object(quiet_world, names[2])
+        run = {"id": 1, "head_sha": open_pr["head"]["sha"], "status": "completed"}
+        with connect(warehouse_url, autocommit=True) as conn:
+            insert_delivery(conn, "check_run", check_run_body(repo, run), repository=repo)
+        assert _evaluate_change(instance, warehouse_url, hub_url) == {names[1]: "pulls changed"}
 
 
 def test_registry_sensor_follows_a_pattern_on_its_own_cadence(
