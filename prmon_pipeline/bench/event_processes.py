@@ -104,12 +104,15 @@ def receiver(
         child.stop()
 
 
-def start_applier(database_url: str, api_url: str) -> Child:
-    """``bench.event_applier``: the continuous applier alone, ready when it says so."""
+def start_applier(
+    database_url: str, api_url: str, module: str = "prmon_pipeline.bench.event_applier"
+) -> Child:
+    """``bench.event_applier`` (the continuous applier alone) or ``bench.event_sensor``,
+    ready when it says so."""
     command = [
         sys.executable,
         "-m",
-        "prmon_pipeline.bench.event_applier",
+        module,
         f"--database-url={database_url}",
         f"--api-url={api_url}",
     ]

@@ -25,7 +25,8 @@ import asyncio
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -66,6 +67,8 @@ class EventsConfig:
     """Simulated seconds per world step of the mixed run (PR events and check-run moves)."""
     mixed: int = 10_000
     settle_timeout: float = 180.0
+    sensor: bool = True
+    """Also measure freshness through the Dagster sensor (``bench.event_sensor``)."""
 
     @classmethod
     def quick(cls) -> EventsConfig:
@@ -77,14 +80,18 @@ class EventsConfig:
             step_pause=0.5,
             mixed=300,
             mixed_advance=10.0,
+            sensor=False,
             settle_timeout=60.0,
         )
 
 
-def _count_rows(url: str) -> dict[str, int]:
+def _count_rows(url: str, hook_ids: set[int] | None = None) -> dict[str, int]:
+    """Stored deliveries by status (of ``hook_ids`` only, when given)."""
     with connect(url, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT status, count(*) FROM prmon.webhook_deliveries GROUP BY status"
+            "SELECT status, count(*) FROM prmon.webhook_deliveries"
+            " WHERE %(all)s OR hook_id = ANY(%(hooks)s) GROUP BY status",
+            {"all": hook_ids is None, "hooks": sorted(hook_ids or ())},
         ).fetchall()
     return {str(status): int(str(count)) for status, count in rows}
 
@@ -154,17 +161,37 @@ class AppliedWatch:
                     self.seen.setdefault(str(guid), now)
 
 
-def measure_freshness(url: str, world: Any, config: EventsConfig, say: Say) -> dict[str, object]:
-    """Event→row latency through ``serve --apply``, and the rate limit the applier spends."""
+@contextmanager
+def _serve_apply(url: str, world: Any, secret: str) -> Iterator[str]:
+    """``prmon webhooks serve --apply``: receiver and continuous applier in one process."""
+    with receiver(url, secret, apply=True, api_url=world.url) as (_, delivery_url):
+        yield delivery_url
+
+
+@contextmanager
+def _serve_sensor(url: str, world: Any, secret: str) -> Iterator[str]:
+    """The receiver alone, and the Dagster sensor with its runs (``bench.event_sensor``)."""
+    with receiver(url, secret) as (_, delivery_url):
+        sensor = start_applier(url, world.url, module="prmon_pipeline.bench.event_sensor")
+        try:
+            yield delivery_url
+        finally:
+            sensor.stop()
+
+
+APPLIERS = {"serve --apply": _serve_apply, "Dagster sensor": _serve_sensor}
+
+
+def measure_freshness(
+    url: str, world: Any, config: EventsConfig, say: Say, through: str = "serve --apply"
+) -> dict[str, object]:
+    """Event→row latency ``through`` one of ``APPLIERS``, and the rate limit it spends."""
     secret = secrets.token_hex(16)
-    with (
-        receiver(url, secret, apply=True, api_url=world.url) as (_, delivery_url),
-        AppliedWatch(url) as watch,
-    ):
+    with APPLIERS[through](url, world, secret) as delivery_url, AppliedWatch(url) as watch:
         hooks = world.ask(hook={"url": delivery_url, "secret": secret, "faults": []})["hooks"]
         ours = {int(hook_id) for _, hook_id in hooks}
         world.ask(reset=True)
-        say(f"events: freshness, {config.freshness_steps} world steps through serve --apply…")
+        say(f"events: freshness, {config.freshness_steps} world steps through {through}…")
         steps = []
         for _ in range(config.freshness_steps):
             step = world.ask(touch=config.step_changes)
@@ -189,7 +216,7 @@ def measure_freshness(url: str, world: Any, config: EventsConfig, say: Say) -> d
         sent = next((wall for before, after, wall in steps if before < at <= after), None)
         if sent is not None and guid in watch.seen:
             latencies.append(watch.seen[guid] - sent)
-    counts = _count_rows(url)
+    counts = _count_rows(url, ours)
     applied = counts.get("applied", 0)
     units, points = int(str(github["rate_limit_spent"])), int(str(github["graphql_points"]))
     p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
@@ -200,6 +227,7 @@ def measure_freshness(url: str, world: Any, config: EventsConfig, say: Say) -> d
         "latency_p50_seconds": None if p50 is None else round(p50, 3),
         "latency_p95_seconds": None if p95 is None else round(p95, 3),
         "latency_max_seconds": round(max(latencies), 3) if latencies else None,
+        "through": through,
         "deliveries_applied": applied,
         "deliveries_by_status": counts,
         "rate_limit_spent": units,
@@ -442,6 +470,8 @@ def run_events(
     ingest = measure_ingest(server_url, config, say)
     ingested = time.perf_counter()
     freshness = measure_freshness(url, world, config, say)
+    if config.sensor:
+        freshness["sensor"] = measure_freshness(url, world, config, say, "Dagster sensor")
     freshened = time.perf_counter()
     with connect(url, autocommit=True) as conn:  # the mixed run counts only its own rows
         conn.execute("TRUNCATE prmon.webhook_deliveries")

@@ -157,6 +157,7 @@ def events_rows(results: dict[str, object]) -> list[list[object]]:
             f"units {fresh['rate_limit_spent']} + points {fresh['graphql_points']} for "
             f"{fresh['deliveries_applied']} applied",
         ],
+        *_sensor_rows(fresh),
         [
             "mixed run",
             "converged" if mixed["converged"] else "DID NOT CONVERGE",
@@ -171,6 +172,21 @@ def events_rows(results: dict[str, object]) -> list[list[object]]:
             f"{mixed['health_probes_failed']} of "
             f"{mixed['health_probes_ok'] + mixed['health_probes_failed']}",
         ],
+    ]
+
+
+def _sensor_rows(fresh: dict[str, Any]) -> list[list[object]]:
+    sensor = fresh.get("sensor")
+    if not isinstance(sensor, dict):
+        return []
+    return [
+        [
+            "freshness (Dagster sensor)",
+            f"p50 {sensor['latency_p50_seconds']} s, p95 {sensor['latency_p95_seconds']} s",
+            f"{sensor['measured']} of {sensor['pull_request_deliveries']} PR deliveries; sensor"
+            " every 5 s, runs materialized in-process (a daemon's run launch not included); "
+            f"units {sensor['rate_limit_spent']} + points {sensor['graphql_points']}",
+        ]
     ]
 
 

@@ -156,16 +156,20 @@ def _remove_hooks(hub: Any) -> dict[str, object]:
 
 def _touch(world: World, count: int, rng: random.Random) -> dict[str, object]:
     """One simulated second, then ``count`` distinct open PRs edited in it (a title change
-    each, so every one is a ``pull_request`` delivery with a new ``updated_at``)."""
-    wall, before = time.time(), world.now_epoch
+    each, so every one is a ``pull_request`` delivery with a new ``updated_at``). The wall
+    time is taken right before the edits, which are dispatched as they happen."""
+    before = world.now_epoch
     world.advance(1)
-    open_prs = [
-        (name, pr["number"])
-        for name in world.repository_names()
-        for pr in world.pull_requests(name)
-        if pr["state"] == "open"
-    ]
-    for name, number in rng.sample(open_prs, min(count, len(open_prs))):
+    with world.lock:
+        open_prs = [
+            (repo.full_name, pr.number)
+            for repo in world.pop.repos
+            for pr in repo.pulls.values()
+            if pr.state == "open"
+        ]
+    chosen = rng.sample(open_prs, min(count, len(open_prs)))
+    wall = time.time()
+    for name, number in chosen:
         world.apply_event(name, number, "edit")
     return {"wall_started": wall, "epoch_before": before, "epoch_after": world.now_epoch}
 
