@@ -342,9 +342,11 @@ def _mixed_stream(
     )
     sender.start()
     before = int(world.ask(advance=0)["attempts"])  # the log holds the freshness run's too
-    attempts, killed = 0, False
+    attempts, killed, step = 0, False, 1.0
     while attempts < target:
-        attempts = int(world.ask(advance=config.mixed_advance)["attempts"]) - before
+        got = int(world.ask(advance=step)["attempts"]) - before
+        step = next_step(step, got - attempts, target - got, config.mixed_advance)
+        attempts = got
         if not killed and attempts >= target // 2:
             killed = True
             figures["kill"] = _kill(url, appliers[-1])
@@ -355,6 +357,18 @@ def _mixed_stream(
     figures["recovery"] = asyncio.run(_recover(url, world.url, hooks))
     world.ask(drain=True)
     return list(hooks)
+
+
+def next_step(step: float, produced: int, remaining: int, longest: float) -> float:
+    """Simulated seconds for the next world step: about a tenth of what ``remaining`` needs
+    at the rate the last ``step`` produced, between 1 s and ``longest`` (a busy world makes
+    thousands of deliveries a minute; one step must not overshoot the run's size)."""
+    if remaining <= 0:
+        return 1.0
+    if produced <= 0:
+        return min(longest, step * 2)
+    wanted = step * max(remaining / 10, 1) / produced
+    return max(1.0, min(longest, wanted))
 
 
 def _kill(url: str, applier: Child) -> dict[str, int]:

@@ -16,6 +16,7 @@ from prmon_pipeline.bench.event_requests import (
     shares,
     signature,
 )
+from prmon_pipeline.bench.events import next_step
 from prmon_pipeline.core.webhook_signature import SignatureSecret
 
 SECRET = b"bench-secret"
@@ -70,3 +71,12 @@ def test_shares_rounds_and_keeps_at_least_one() -> None:
     assert shares(300, 0.01) == 3
     assert shares(30, 0.01) == 1
     assert shares(100, 0.0) == 0 and shares(0, 0.5) == 0
+
+
+def test_next_step_aims_at_a_tenth_of_what_remains() -> None:
+    assert next_step(1.0, 100, 10_000, 60.0) == 10.0  # 100/s: 1,000 more in 10 s
+    assert next_step(10.0, 5_000, 5_000, 60.0) == 1.0  # never below one second
+    assert next_step(1.0, 0, 500, 60.0) == 2.0  # nothing happened: double
+    assert next_step(40.0, 0, 500, 60.0) == 60.0  # … up to the longest step
+    assert next_step(1.0, 1, 1_000_000, 60.0) == 60.0
+    assert next_step(5.0, 10, 0, 60.0) == 1.0
