@@ -75,10 +75,10 @@ class EventsConfig:
         return cls(
             ingest=300,
             connections=8,
-            freshness_steps=4,
+            freshness_steps=3,
             step_changes=5,
-            step_pause=0.5,
-            mixed=300,
+            step_pause=0.3,
+            mixed=200,
             mixed_advance=10.0,
             sensor=False,
             settle_timeout=60.0,
