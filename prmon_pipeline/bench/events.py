@@ -403,6 +403,7 @@ def _compare(url: str, world: Any, extras: dict[str, Any], hook_ids: set[int]) -
     """The warehouse against the world, and the inbox against what was sent."""
     truth = world.ask(deliveries=True)
     delivered = [d for d in truth["deliveries"] if int(d[1]) in hook_ids]
+    faults = {"drop": 0, **truth["faults_fired"]}
     pulls = world.ask(pulls=True)
     with connect(url, autocommit=True) as conn:
         stored_pulls = conn.execute(
@@ -463,8 +464,12 @@ def _compare(url: str, world: Any, extras: dict[str, Any], hook_ids: set[int]) -
     return {
         "deliveries": len(valid) + len(forged_guids) + malformed,
         "valid_deliveries": len(valid),
-        "world_attempts": truth["attempts"],
-        "faults_fired": truth["faults_fired"],
+        "world_attempts": sum(int(d[6]) for d in delivered),
+        "posted": sum(int(d[6]) for d in delivered)
+        - faults["drop"]
+        + len(forged_guids)
+        + malformed,
+        "faults_fired": faults,
         "deliveries_never_ok": never_ok,
         "deliveries_by_status": by_status,
         "prs_compared": len(theirs),

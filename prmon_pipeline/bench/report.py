@@ -161,8 +161,8 @@ def events_rows(results: dict[str, object]) -> list[list[object]]:
         [
             "mixed run",
             "converged" if mixed["converged"] else "DID NOT CONVERGE",
-            f"{mixed['deliveries']} deliveries ({mixed['valid_deliveries']} valid, "
-            f"{mixed['forged_sent']} forged, {mixed['malformed_sent']} malformed), "
+            f"{mixed['posted']} POSTs: {mixed['valid_deliveries']} valid deliveries, "
+            f"{mixed['forged_sent']} forged, {mixed['malformed_sent']} malformed, "
             f"faults {mixed['faults_fired']}; stored {statuses}; "
             f"PR mismatches {mixed['pr_mismatches']} of {mixed['prs_compared']}, completed-run "
             f"mismatches {mixed['completed_run_mismatches']} of "

@@ -191,7 +191,8 @@ def _add_hooks(hub: Any, spec: dict[str, Any]) -> dict[str, object]:
 
 
 def _deliveries(hub: Any) -> dict[str, object]:
-    """Per (GUID, hook id): event, action, world time, any attempt OK; completed runs."""
+    """Per (GUID, hook id): event, action, world time, any attempt OK, attempts; completed
+    runs."""
     found: dict[tuple[str, int], list[object]] = {}
     completed: dict[str, list[str | None]] = {}
     with hub.webhooks.log.lock:
@@ -199,8 +200,9 @@ def _deliveries(hub: Any) -> dict[str, object]:
     for attempt in attempts:
         key = (attempt.guid, attempt.hook_id)
         row = found.setdefault(
-            key, [attempt.guid, attempt.hook_id, attempt.event, attempt.action, 0, False]
+            key, [attempt.guid, attempt.hook_id, attempt.event, attempt.action, 0, False, 0]
         )
+        row[6] = int(row[6]) + 1  # type: ignore[call-overload]
         if not attempt.redelivery:
             row[4] = attempt.delivered_at
         row[5] = bool(row[5]) or attempt.status == "OK"
