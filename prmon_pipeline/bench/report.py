@@ -192,6 +192,63 @@ def baseline_rows(results: dict[str, object]) -> list[list[object]]:
     return rows
 
 
+def events_rows(results: dict[str, object]) -> list[list[object]]:
+    """The events scenario: one row per part with its main figures (see ``bench.events``)."""
+    events = results.get("events")
+    if not isinstance(events, dict):
+        return []
+    ingest, fresh, mixed = events["ingest"], events["freshness"], events["mixed"]
+    kill = mixed.get("kill", {})
+    statuses = mixed["deliveries_by_status"]
+    return [
+        [
+            "ingest (serve)",
+            f"{ingest['deliveries_per_second']:,}/s",
+            f"{ingest['sent']} sent, {ingest['stored']} stored, {ingest['lost']} lost; "
+            f"~{ingest['body_bytes_mean']:,} B bodies over {ingest['connections']} connections; "
+            f"CPU s receiver {ingest['receiver_cpu_seconds']}, sender "
+            f"{ingest['sender_cpu_seconds']}",
+        ],
+        [
+            "freshness (serve --apply)",
+            f"p50 {fresh['latency_p50_seconds']} s, p95 {fresh['latency_p95_seconds']} s",
+            f"{fresh['measured']} of {fresh['pull_request_deliveries']} PR deliveries; "
+            f"units {fresh['rate_limit_spent']} + points {fresh['graphql_points']} for "
+            f"{fresh['deliveries_applied']} applied",
+        ],
+        *_sensor_rows(fresh),
+        [
+            "mixed run",
+            "converged" if mixed["converged"] else "DID NOT CONVERGE",
+            f"{mixed['posted']} POSTs: {mixed['valid_deliveries']} valid deliveries, "
+            f"{mixed['forged_sent']} forged, {mixed['malformed_sent']} malformed, "
+            f"faults {mixed['faults_fired']}; stored {statuses}; "
+            f"PR mismatches {mixed['pr_mismatches']} of {mixed['prs_compared']}, completed-run "
+            f"mismatches {mixed['completed_run_mismatches']} of "
+            f"{mixed['completed_runs_compared']}; redelivered "
+            f"{mixed['recovery']['redelivered']}; applier killed with "
+            f"{kill.get('pending_at_kill')} pending; health probes failed "
+            f"{mixed['health_probes_failed']} of "
+            f"{mixed['health_probes_ok'] + mixed['health_probes_failed']}",
+        ],
+    ]
+
+
+def _sensor_rows(fresh: dict[str, Any]) -> list[list[object]]:
+    sensor = fresh.get("sensor")
+    if not isinstance(sensor, dict):
+        return []
+    return [
+        [
+            "freshness (Dagster sensor)",
+            f"p50 {sensor['latency_p50_seconds']} s, p95 {sensor['latency_p95_seconds']} s",
+            f"{sensor['measured']} of {sensor['pull_request_deliveries']} PR deliveries; sensor"
+            " every 5 s, runs materialized in-process (a daemon's run launch not included); "
+            f"units {sensor['rate_limit_spent']} + points {sensor['graphql_points']}",
+        ]
+    ]
+
+
 def target_rows(results: dict[str, object]) -> list[list[object]]:
     """Each target of the issue, the figure measured, and whether it is met."""
     rows: list[list[object]] = []
@@ -239,6 +296,14 @@ def target_rows(results: dict[str, object]) -> list[list[object]]:
     dagster_rss = figure("cold_dagster", "peak_rss_mb")
     if direct_rss and dagster_rss:
         check("Dagster path / engine path, peak RSS", dagster_rss / direct_rss, 2.0, False)
+    check("events: deliveries/s stored", figure("events", "deliveries_per_second"), 1000, True)
+    check("events: event→row p95 s", figure("events", "latency_p95_seconds"), 5, False)
+    check(
+        "events: units + points per applied",
+        figure("events", "budget_per_applied_delivery"),
+        0,
+        False,
+    )
     baselines = results.get("baselines")
     if isinstance(baselines, dict):
         for key, ours_name, _ in BASELINE_GROUPS:
@@ -274,4 +339,7 @@ def print_report(results: dict[str, object], table: Table) -> None:
             ("contender", "rows", "rows/s", "prmon ×", "note"),
             rows,
         )
+    rows = events_rows(results)
+    if rows:
+        table("webhook events", ("part", "figure", "detail"), rows)
     table("targets", ("target", "measured", "goal", "verdict"), target_rows(results))

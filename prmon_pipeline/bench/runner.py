@@ -27,6 +27,7 @@ from prmon_pipeline.bench.changeset_baseline import (
     compute_changeset_baseline,
     synthetic_changeset_inputs,
 )
+from prmon_pipeline.bench.events import EventsConfig, run_events
 from prmon_pipeline.core.changeset import compute_changeset
 from prmon_pipeline.core.changeset_digests import compute_changeset_digest_first
 from prmon_pipeline.sync.options import SyncOptions
@@ -53,10 +54,17 @@ class BenchConfig:
     dagster: bool = True
     baselines: bool = True
     huge: bool = True
+    events: bool = True
+    only: str | None = None
+    """``events``: the events scenario alone (after the cold sync it starts from)."""
+    quick: bool = False
 
     @classmethod
-    def quick(cls) -> BenchConfig:
-        return cls(repositories=3, prs=60, checks=4, huge_prs=2_000, concurrency=2)
+    def quick_config(cls) -> BenchConfig:
+        return cls(repositories=3, prs=60, checks=4, huge_prs=2_000, concurrency=2, quick=True)
+
+    def events_config(self) -> EventsConfig:
+        return EventsConfig.quick() if self.quick else EventsConfig()
 
 
 class WorldProcess:
@@ -236,7 +244,7 @@ def _reset_warehouse(database_url: str) -> None:
         conn.execute(
             "TRUNCATE prmon.pull_requests, prmon.check_runs, prmon.pr_state_history,"
             " prmon.sync_runs, prmon.sync_cursors, prmon.check_run_etags,"
-            " prmon.check_run_failures, prmon.webhook_deliveries"
+            " prmon.check_run_failures, prmon.webhook_deliveries, prmon.webhook_recoveries"
         )
         conn.execute(
             "UPDATE prmon.repositories SET last_success_at = NULL, failure_count = 0,"
@@ -274,6 +282,12 @@ def run_benchmark(server_url: str, config: BenchConfig, say: Say) -> dict[str, o
         )
         results["world_generate_seconds"] = world.generate_seconds
         _register(url, world)
+        if config.only == "events":
+            say("cold sync (engine), the events scenario's starting point…")
+            results["cold_direct"] = run_cycle(url, world, "direct", config.concurrency)
+            results["cold_matches"] = warehouse_matches(url, world)
+            results["events"] = run_events(server_url, url, world, config.events_config(), say)
+            return results
         say("cold sync (engine, REST only)…")
         results["cold_direct_rest"] = run_cycle(url, world, "direct", config.concurrency, "rest")
         results["cold_rest_matches"] = warehouse_matches(url, world)
@@ -297,6 +311,8 @@ def run_benchmark(server_url: str, config: BenchConfig, say: Say) -> dict[str, o
         results["incremental_matches"] = warehouse_matches(url, world)
         say("steady cycle (nothing changed)…")
         results["steady"] = run_cycle(url, world, "direct", config.concurrency)
+        if config.events:  # the warehouse equals the world here: the events' starting point
+            results["events"] = run_events(server_url, url, world, config.events_config(), say)
         if config.baselines:
             # Last: their 300k-row tables, deletes and the autovacuum that follows them would
             # otherwise compete with the measured cycles for the same two cores.

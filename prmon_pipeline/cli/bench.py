@@ -23,6 +23,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     bench.add_argument("--no-dagster", action="store_true", help="skip the Dagster cold sync")
     bench.add_argument("--no-baselines", action="store_true", help="skip the baselines")
     bench.add_argument("--no-huge", action="store_true", help="skip the huge repository")
+    bench.add_argument("--no-events", action="store_true", help="skip the webhook events")
+    bench.add_argument(
+        "--only", choices=("events",), help="one scenario alone (after the cold sync it needs)"
+    )
     bench.add_argument(
         "--output", type=Path, default=Path("bench-results/latest.json"), help="JSON figures"
     )
@@ -30,7 +34,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def bench_command(args: argparse.Namespace, settings: Settings) -> int:
-    config = BenchConfig.quick() if args.quick else BenchConfig()
+    config = BenchConfig.quick_config() if args.quick else BenchConfig()
     overrides = {
         "repositories": args.repos,
         "prs": args.prs,
@@ -43,6 +47,8 @@ def bench_command(args: argparse.Namespace, settings: Settings) -> int:
         dagster=config.dagster and not args.no_dagster,
         baselines=config.baselines and not args.no_baselines,
         huge=config.huge and not args.no_huge,
+        events=config.events and not args.no_events,
+        only=args.only,
     )
     results = run_benchmark(
         settings.database_url, config, lambda line: stderr.print(line, highlight=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,7 +89,37 @@ def test_quick_benchmark_produces_every_figure(
             assert figure["stored"] == figure["rows"], (group, name)
     assert baselines["load"][PRMON_LOAD]["rows"] == baselines["check_runs"]
     assert results["baselines"]["changeset"]["results_agree"] is True
+    _assert_events(results["events"])
     out = capsys.readouterr().out
     assert "targets" in out and "figures written to" in out
+    assert "webhook events" in out
     assert "like prmon.check_runs" in out and "ROWS STORED" not in out
     assert "comparison paths, same rows" in out
+
+
+def _assert_events(events: dict[str, Any]) -> None:
+    """The events scenario: every figure exists, nothing was lost, the mixed run converged."""
+    for field in ("deliveries_per_second", "latency_p50_seconds", "latency_p95_seconds"):
+        assert events[field] > 0, field
+    assert events["rate_limit_spent"] == 0  # the applier applies edits from the payloads alone
+    ingest = events["ingest"]
+    assert ingest["lost"] == 0 and ingest["stored"] == ingest["sent"] == ingest["accepted"]
+    freshness = events["freshness"]
+    assert freshness["pull_request_deliveries"] > 0
+    assert freshness["measured"] == freshness["pull_request_deliveries"]
+    mixed = events["mixed"]
+    assert mixed["converged"] is True and mixed["valid_applied_once"] is True
+    assert mixed["pr_mismatches"] == 0 and mixed["prs_compared"] > 0
+    assert mixed["completed_run_mismatches"] == 0
+    assert mixed["deliveries_by_status"].get("pending", 0) == 0
+    assert mixed["deliveries_by_status"]["rejected"] == mixed["malformed_sent"] > 0
+    assert mixed["extras_statuses"] == {
+        "401": mixed["forged_sent"],
+        "400": mixed["malformed_sent"],
+    }
+    assert mixed["receiver_unauthorized"] == mixed["forged_sent"]
+    assert mixed["receiver_duplicates"] >= mixed["faults_fired"]["duplicate"] > 0
+    assert mixed["recovery"]["redelivered"] == mixed["faults_fired"]["drop"] > 0
+    assert mixed["deliveries_never_ok"] == 0
+    assert mixed["receiver_alive"] is True and mixed["health_probes_failed"] == 0
+    assert mixed["kill"]["pending_at_kill"] > 0  # killed with work left, which was then done
