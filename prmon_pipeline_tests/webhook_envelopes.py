@@ -62,8 +62,16 @@ def check_run_body(repo: dict[str, Any], run: dict[str, Any], action: str = "") 
     return orjson.dumps({"action": action, "check_run": run, "repository": repo, "sender": SENDER})
 
 
-def check_suite_body(repo: dict[str, Any], head_sha: str) -> bytes:
-    suite = {"id": 1, "head_sha": head_sha, "status": "completed", "pull_requests": []}
+def check_suite_body(
+    repo: dict[str, Any], head_sha: str, app_slug: str | None = None, runs: int | None = None
+) -> bytes:
+    """A ``check_suite.completed``; with the app and ``latest_check_runs_count`` when given."""
+    suite: dict[str, Any] = {"id": 1, "head_sha": head_sha, "status": "completed"}
+    suite["pull_requests"] = []
+    if app_slug is not None:
+        suite["app"] = {"slug": app_slug}
+    if runs is not None:
+        suite["latest_check_runs_count"] = runs
     envelope = {"action": "completed", "check_suite": suite, "repository": repo, "sender": SENDER}
     return orjson.dumps(envelope)
 

@@ -178,6 +178,17 @@ class EventBatch:
 # --- decoding ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SuiteHint:
+    """A ``check_suite.completed`` delivery: the app's suite on ``head_sha`` finished with
+    ``runs`` check runs (``latest_check_runs_count``; None when the payload lacks it)."""
+
+    delivery_id: int
+    head_sha: str
+    app_slug: str | None
+    runs: int | None
+
+
 @dataclass
 class DecodedDeliveries:
     """Every delivery sorted into records, polls, a move, or a final verdict."""
@@ -187,6 +198,7 @@ class DecodedDeliveries:
     polls: list[tuple[int, TargetedPolls, str]] = field(default_factory=list)
     moves: list[RepositoryMove] = field(default_factory=list)
     verdicts: list[DeliveryVerdict] = field(default_factory=list)
+    suites: list[SuiteHint] = field(default_factory=list)
 
     @property
     def check_run_head_shas(self) -> set[str]:
@@ -294,6 +306,37 @@ def _route_check_suite(
         return
     poll = TargetedPolls(head_shas=frozenset({sha}))
     decoded.polls.append((delivery.id, poll, f"check suite completed: poll {sha}"))
+    app = suite.get("app") if isinstance(suite, dict) else None
+    slug = app.get("slug") if isinstance(app, dict) else None
+    runs = suite.get("latest_check_runs_count") if isinstance(suite, dict) else None
+    decoded.suites.append(
+        SuiteHint(
+            delivery.id,
+            sha,
+            slug if isinstance(slug, str) else None,
+            runs if isinstance(runs, int) and not isinstance(runs, bool) else None,
+        )
+    )
+
+
+StoredSuiteRuns = dict[tuple[str, str | None], tuple[int, bool]]
+"""(head SHA, app slug) → (distinct check runs the warehouse holds, all of them completed)."""
+
+
+def settled_suites(suites: list[SuiteHint], stored: StoredSuiteRuns) -> dict[int, str]:
+    """The ``check_suite.completed`` deliveries that need no poll, with why: the warehouse
+    (after this batch's load) already holds at least the suite's run count for that app on that
+    SHA, every one completed. The poll is the net for a lost ``check_run.completed``; when
+    nothing was lost it would spend a unit to read what is stored."""
+    settled: dict[int, str] = {}
+    for hint in suites:
+        have = stored.get((hint.head_sha, hint.app_slug))
+        if hint.runs is None or have is None:
+            continue
+        count, completed = have
+        if completed and count >= hint.runs:
+            settled[hint.delivery_id] = f"check suite's {hint.runs} runs already stored completed"
+    return settled
 
 
 def _route_repository(

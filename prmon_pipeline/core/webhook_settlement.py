@@ -15,7 +15,13 @@ from typing import Any
 import pyarrow as pa
 
 from prmon_pipeline.core.digests import DIGEST_COLUMN, stored_check_runs, stored_pull_requests
-from prmon_pipeline.core.webhook_events import DeliveryVerdict, EventBatch, Outcome, TargetedPolls
+from prmon_pipeline.core.webhook_events import (
+    DeliveryVerdict,
+    EventBatch,
+    Outcome,
+    SuiteHint,
+    TargetedPolls,
+)
 from prmon_pipeline.core.webhook_ordering import rank
 
 
@@ -122,3 +128,22 @@ def _settle_runs(
             _judge(batch.run_sources[run_id], fate, f"against the stored run: {fate}", verdicts)
     table = batch.check_runs.take(pa.array(keep, pa.int64()))
     return table, TargetedPolls(check_runs=frozenset(polls))
+
+
+def without_settled_suites(
+    batch: EventBatch, suites: list[SuiteHint], settled: dict[int, str]
+) -> EventBatch:
+    """The batch with the settled ``check_suite.completed`` deliveries judged duplicates and
+    their SHAs no longer polled (a SHA stays polled while any of its suites is unsettled)."""
+    if not settled:
+        return batch
+    unsettled = {h.head_sha for h in suites if h.delivery_id not in settled}
+    dropped = {h.head_sha for h in suites if h.delivery_id in settled} - unsettled
+    verdicts = tuple(
+        DeliveryVerdict(v.delivery_id, "duplicate", settled[v.delivery_id])
+        if v.delivery_id in settled
+        else v
+        for v in batch.verdicts
+    )
+    polls = replace(batch.polls, head_shas=batch.polls.head_shas - dropped)
+    return replace(batch, verdicts=verdicts, polls=polls)

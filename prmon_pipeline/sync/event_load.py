@@ -23,9 +23,14 @@ from prmon_pipeline.core.changeset import Changeset, compute_changeset
 from prmon_pipeline.core.costs import ApiCost
 from prmon_pipeline.core.errors import PrmonError
 from prmon_pipeline.core.repo_key import parse_repo_key
-from prmon_pipeline.core.webhook_events import DeliveryVerdict, EventBatch, decode_deliveries
+from prmon_pipeline.core.webhook_events import (
+    DeliveryVerdict,
+    EventBatch,
+    decode_deliveries,
+    settled_suites,
+)
 from prmon_pipeline.core.webhook_ordering import assemble_batch, attach_by_head, heads_of_batch
-from prmon_pipeline.core.webhook_settlement import settle_with_stored
+from prmon_pipeline.core.webhook_settlement import settle_with_stored, without_settled_suites
 from prmon_pipeline.warehouse.audit import LoadResult, SyncAudit
 from prmon_pipeline.warehouse.connection import connect
 from prmon_pipeline.warehouse.load import begin_load, load_rows
@@ -39,6 +44,7 @@ from prmon_pipeline.warehouse.webhook_pending import (
     lock_repository,
     mark_deliveries,
     read_pending,
+    suite_runs,
 )
 
 from .options import SyncOptions
@@ -121,6 +127,10 @@ def _apply(  # noqa: PLR0917 - the body of apply_deliveries' transaction
     load_rows(
         conn, load, pull_requests=changeset.prs_to_upsert, check_runs=changeset.check_runs_to_upsert
     )
+    if decoded.suites:  # after the load: the batch's own completed runs count
+        stored = suite_runs(conn, repository.id, {hint.head_sha for hint in decoded.suites})
+        settled = settled_suites(decoded.suites, stored)
+        batch = without_settled_suites(batch, decoded.suites, settled)
     verdicts, renamed_to = _move(conn, repository, batch)
     result = finish_event_load(conn, load, _with_unchanged(audit, changeset))
     mark_deliveries(conn, verdicts, result.sync_run_id, now)

@@ -25,7 +25,7 @@ from prmon_pipeline.core import sql_text
 from prmon_pipeline.core.costs import LoadCounts
 from prmon_pipeline.core.sql_registry import REPOSITORY_COLUMNS
 from prmon_pipeline.core.sql_text import column_list
-from prmon_pipeline.core.webhook_events import DeliveryVerdict, PendingDelivery
+from prmon_pipeline.core.webhook_events import DeliveryVerdict, PendingDelivery, StoredSuiteRuns
 from prmon_pipeline.warehouse.audit import LoadResult, SyncAudit, finish_sync_run, with_audit_counts
 from prmon_pipeline.warehouse.load import LOCK_NAMESPACE, OpenLoad
 from prmon_pipeline.warehouse.repositories import Repository
@@ -91,6 +91,23 @@ def repositories_with_check_run_deliveries(conn: Conn, since: datetime) -> set[s
         {"since": since},
     ).fetchall()
     return {str(row[0]) for row in rows}
+
+
+def suite_runs(conn: Conn, repository_id: int, shas: Iterable[str]) -> StoredSuiteRuns:
+    """Per (head SHA, app slug): the distinct check runs stored for the repository's PRs (a run
+    on a SHA two PRs share is stored for both) and whether every one of them is completed."""
+    rows = conn.execute(
+        "SELECT c.head_sha, c.app_slug, count(DISTINCT c.github_id),"
+        " bool_and(c.status = 'completed')"
+        " FROM prmon.check_runs c JOIN prmon.pull_requests p ON p.id = c.pull_request_id"
+        " WHERE p.repository_id = %(id)s AND c.head_sha = ANY(%(shas)s)"
+        " GROUP BY c.head_sha, c.app_slug",
+        {"id": repository_id, "shas": sorted(set(shas))},
+    ).fetchall()
+    return {
+        (str(sha), None if app is None else str(app)): (int(str(count)), bool(done))
+        for sha, app, count, done in rows
+    }
 
 
 def lock_repository(conn: Conn, repository_id: int) -> None:

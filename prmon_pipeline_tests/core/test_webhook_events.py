@@ -15,8 +15,10 @@ from prmon_pipeline.core.webhook_events import (
     DeliveryVerdict,
     EventBatch,
     PendingDelivery,
+    SuiteHint,
     TargetedPolls,
     decode_deliveries,
+    settled_suites,
 )
 from prmon_pipeline.core.webhook_ordering import assemble_batch
 from prmon_pipeline.core.webhook_settlement import settle_with_stored
@@ -280,3 +282,16 @@ def test_an_unlabeled_delivery_drops_the_label_it_names_even_if_still_listed() -
     people = batch_of([delivery(1, "pull_request", unassigned)]).pull_requests
     assert labels.column("labels").to_pylist() == [["bug"]]
     assert people.column("assignees").to_pylist() == [[]]
+
+
+def test_a_completed_suite_is_settled_only_by_enough_completed_runs_of_its_app() -> None:
+    sha = "a" * 40
+    suites = [
+        SuiteHint(1, sha, "actions", 3),
+        SuiteHint(2, sha, "ci-app", 2),
+        SuiteHint(3, sha, "lint", 1),
+        SuiteHint(4, sha, "actions", None),  # no count in the payload: poll
+    ]
+    stored = {(sha, "actions"): (3, True), (sha, "ci-app"): (2, False), (sha, "lint"): (0, True)}
+    assert settled_suites(suites, stored) == {1: "check suite's 3 runs already stored completed"}
+    assert settled_suites(suites, {}) == {}

@@ -252,6 +252,45 @@ def test_check_suite_completed_polls_that_sha(
     assert sorted(runs["github_id"].to_list()) == sorted(r["id"] for r in expected)
 
 
+def test_a_completed_suite_whose_runs_are_stored_completed_costs_no_request(
+    warehouse: str, world: World, client: GitHubClient
+) -> None:
+    name = world.repository_names()[0]
+    register(warehouse, world)
+    repo = repository_object(world, name)
+    pr, runs = next(
+        (p, runs)
+        for p in (served_pull_request(client, name, q["number"]) for q in world.pull_requests(name))
+        if (runs := served_check_runs(client, name, p["head"]["sha"]))
+        and all(r["status"] == "completed" for r in runs)
+    )
+    sha = pr["head"]["sha"]
+    slugs = {r["app"]["slug"] for r in runs}
+    with connect(warehouse, autocommit=True) as conn:
+        insert_delivery(conn, "pull_request", pull_request_body(repo, pr), repository=repo)
+        for run in runs:
+            insert_delivery(conn, "check_run", check_run_body(repo, run), repository=repo)
+        for slug in sorted(slugs):
+            count = sum(r["app"]["slug"] == slug for r in runs)
+            body = check_suite_body(repo, sha, slug, count)
+            insert_delivery(conn, "check_suite", body, repository=repo)
+        # a suite claiming one run more than stored: the net that catches a lost run
+        missing = insert_delivery(
+            conn, "check_suite", check_suite_body(repo, sha, "other-app", 1), repository=repo
+        )
+
+    figures = figures_of(apply(warehouse, client, world))
+
+    assert figures.cost.requests == 1 and figures.deliveries.polled == 1  # only "other-app"
+    assert figures.deliveries.duplicates >= len(slugs)
+    with connect(warehouse, autocommit=True) as conn:
+        assert statuses(conn)[missing] == ("applied", f"check suite completed: poll {sha}")
+    _, stored = warehouse_tables(warehouse, name)
+    assert sorted(stored.filter(stored["head_sha"] == sha)["github_id"].to_list()) == sorted(
+        r["id"] for r in runs
+    )
+
+
 def test_a_delivery_of_an_unregistered_repository_is_ignored(
     warehouse: str, world: World, client: GitHubClient
 ) -> None:
