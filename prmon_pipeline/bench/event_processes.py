@@ -23,8 +23,8 @@ from typing import IO
 import httpx
 import orjson
 
-SECRET_VARIABLE = "PRMON_WEBHOOK_SECRET"  # noqa: S105 - the variable's name
-STARTED = "receiving GitHub webhooks at "
+from prmon_pipeline.cli.webhooks import SECRET_VARIABLE, STARTED, started_url
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -99,7 +99,7 @@ def receiver(
     )
     try:
         line = child.wait_for(STARTED)
-        yield child, line.removeprefix(STARTED).split()[0].rstrip(";")
+        yield child, started_url(line)
     finally:
         child.stop()
 

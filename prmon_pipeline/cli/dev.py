@@ -21,13 +21,14 @@ import time
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from prmon_pipeline.cli.demo import embedded_warehouse
 from prmon_pipeline.cli.output import stdout
 from prmon_pipeline.cli.settings import Settings
-from prmon_pipeline.cli.webhooks import SECRET_VARIABLE
+from prmon_pipeline.cli.webhooks import SECRET_VARIABLE, STARTED, started_url
 from prmon_pipeline.core.errors import ConfigurationError
 from prmon_pipeline.fakehub import HubConfig, WebhookSpec, World, WorldConfig, create_app, serve
 from prmon_pipeline.github.app_auth import APP_VARIABLES
@@ -135,18 +136,19 @@ def _webhook_receiver(stack: ExitStack, settings: Settings) -> WebhookSpec:
     stack.callback(_stop, process)
     assert process.stdout is not None
     banner = process.stdout.readline()
-    if not banner.startswith("receiving GitHub webhooks at "):
+    if not banner.startswith(STARTED):
         raise ConfigurationError("the webhook receiver did not start (see the lines above)")
-    receiver_url = banner.split()[4].rstrip(";")
+    receiver_url = started_url(banner)
     stdout.print(f"webhook receiver at {receiver_url} (fakehub delivers there, signed)")
     return WebhookSpec(receiver_url, kind="org", content_type="json", secret=secret)
 
 
-def _stop(process: subprocess.Popen[str]) -> None:
+def _stop(process: subprocess.Popen[Any], timeout: float = 15) -> None:
+    """Ctrl-C for a child (it stops cleanly), a kill if it has not within ``timeout``."""
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             process.kill()
 
@@ -168,11 +170,7 @@ def _run_dagster_dev(env: dict[str, str], port: int, workspace: Path) -> int:
             stdout.print(f"Dagster UI at http://127.0.0.1:{port} — Ctrl-C stops everything")
         return process.wait()
     except KeyboardInterrupt:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        _stop(process, timeout=30)
         return 0
 
 

@@ -20,6 +20,13 @@ from prmon_pipeline.webhooks.receiver import WebhookReceiver
 from prmon_pipeline.webhooks.server import Applier, bind, event_loop, run_receiver
 
 SECRET_VARIABLE = "PRMON_WEBHOOK_SECRET"  # noqa: S105  # the variable's name, not a secret
+STARTED = "receiving GitHub webhooks at "
+"""How ``webhooks serve`` says it is listening: the delivery URL follows (``started_url``)."""
+
+
+def started_url(line: str) -> str:
+    """The delivery URL from ``webhooks serve``'s first line (what a parent process waits for)."""
+    return line.removeprefix(STARTED).split()[0].rstrip(";")
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -97,7 +104,7 @@ def serve_command(args: argparse.Namespace, settings: Settings) -> int:
 
     def started(url: str) -> None:
         applying = " (applying deliveries)" if applier is not None else ""
-        print(f"receiving GitHub webhooks at {url}{applying}; Ctrl-C stops", flush=True)
+        print(f"{STARTED}{url}{applying}; Ctrl-C stops", flush=True)
 
     try:
         with sock, asyncio.Runner(loop_factory=event_loop) as runner:
