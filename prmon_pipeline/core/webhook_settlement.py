@@ -130,6 +130,26 @@ def _settle_runs(
     return table, TargetedPolls(check_runs=frozenset(polls))
 
 
+StoredSuiteRuns = dict[tuple[str, str | None], tuple[int, bool]]
+"""(head SHA, app slug) → (distinct check runs the warehouse holds, all of them completed)."""
+
+
+def settled_suites(suites: list[SuiteHint], stored: StoredSuiteRuns) -> dict[int, str]:
+    """The ``check_suite.completed`` deliveries that need no poll, with why: the warehouse
+    (after this batch's load) already holds at least the suite's run count for that app on that
+    SHA, every one completed. The poll is the net for a lost ``check_run.completed``; when
+    nothing was lost it would spend a unit to read what is stored."""
+    settled: dict[int, str] = {}
+    for hint in suites:
+        have = stored.get((hint.head_sha, hint.app_slug))
+        if hint.runs is None or have is None:
+            continue
+        count, completed = have
+        if completed and count >= hint.runs:
+            settled[hint.delivery_id] = f"check suite's {hint.runs} runs already stored completed"
+    return settled
+
+
 def without_settled_suites(
     batch: EventBatch, suites: list[SuiteHint], settled: dict[int, str]
 ) -> EventBatch:

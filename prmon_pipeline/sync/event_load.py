@@ -27,10 +27,13 @@ from prmon_pipeline.core.webhook_events import (
     DeliveryVerdict,
     EventBatch,
     decode_deliveries,
-    settled_suites,
 )
 from prmon_pipeline.core.webhook_ordering import assemble_batch, attach_by_head, heads_of_batch
-from prmon_pipeline.core.webhook_settlement import settle_with_stored, without_settled_suites
+from prmon_pipeline.core.webhook_settlement import (
+    settle_with_stored,
+    settled_suites,
+    without_settled_suites,
+)
 from prmon_pipeline.warehouse.audit import LoadResult, SyncAudit
 from prmon_pipeline.warehouse.connection import connect
 from prmon_pipeline.warehouse.load import begin_load, load_rows

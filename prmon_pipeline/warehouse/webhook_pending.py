@@ -25,7 +25,8 @@ from prmon_pipeline.core import sql_text
 from prmon_pipeline.core.costs import LoadCounts
 from prmon_pipeline.core.sql_registry import REPOSITORY_COLUMNS
 from prmon_pipeline.core.sql_text import column_list
-from prmon_pipeline.core.webhook_events import DeliveryVerdict, PendingDelivery, StoredSuiteRuns
+from prmon_pipeline.core.webhook_events import DeliveryVerdict, PendingDelivery
+from prmon_pipeline.core.webhook_settlement import StoredSuiteRuns
 from prmon_pipeline.warehouse.audit import LoadResult, SyncAudit, finish_sync_run, with_audit_counts
 from prmon_pipeline.warehouse.load import LOCK_NAMESPACE, OpenLoad
 from prmon_pipeline.warehouse.repositories import Repository

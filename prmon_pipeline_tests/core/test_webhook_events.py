@@ -18,10 +18,9 @@ from prmon_pipeline.core.webhook_events import (
     SuiteHint,
     TargetedPolls,
     decode_deliveries,
-    settled_suites,
 )
 from prmon_pipeline.core.webhook_ordering import assemble_batch
-from prmon_pipeline.core.webhook_settlement import settle_with_stored
+from prmon_pipeline.core.webhook_settlement import settle_with_stored, settled_suites
 from prmon_pipeline_tests.webhook_objects import (
     REPOSITORY,
     T0,
