@@ -94,12 +94,10 @@ def read_snapshot(
     transaction (a load fed in slices), they are read there, where the repository's lock keeps
     every other load out and the slices stored before are visible.
     """
-    if numbers is not None:
-        numbers = list(numbers)
-        if not numbers:  # nothing was touched: nothing to compare against
-            return PULL_REQUEST_SCHEMA.empty_table(), CHECK_RUN_SCHEMA.empty_table()
     params = _snapshot_params(repository_id, numbers)
-    staged = numbers is not None
+    if params is None:  # nothing was touched: nothing to compare against
+        return _empty_rows()
+    staged = "numbers" in params
     with _snapshot_transaction(conn):
         prs = _read(
             conn,
@@ -132,12 +130,10 @@ def read_snapshot_by_digest(
     thread, which waits in libpq without the GIL. No stored PR means no stored run: a cold
     sync then digests nothing and reads nothing more.
     """
-    if numbers is not None:
-        numbers = list(numbers)
-        if not numbers:
-            return _nothing_stored(incoming_prs, incoming_check_runs)
     params = _snapshot_params(repository_id, numbers)
-    staged = numbers is not None
+    if params is None:
+        return _nothing_stored(incoming_prs, incoming_check_runs)
+    staged = "numbers" in params
     with _snapshot_transaction(conn):
         stored_prs = _read_digests(
             conn,
@@ -218,11 +214,17 @@ def _empty_rows() -> tuple[pa.Table, pa.Table]:
     return PULL_REQUEST_SCHEMA.empty_table(), CHECK_RUN_SCHEMA.empty_table()
 
 
-def _snapshot_params(repository_id: int, numbers: list[int] | None) -> dict[str, sql.Composable]:
-    """The templates' placeholders: the repository, and the wanted numbers unless all are."""
+def _snapshot_params(
+    repository_id: int, numbers: Iterable[int] | None
+) -> dict[str, sql.Composable] | None:
+    """The templates' placeholders: the repository, and the wanted numbers unless all are
+    (``numbers=None``); None when no number is wanted (nothing to read)."""
     params: dict[str, sql.Composable] = {"repository": sql.Literal(repository_id)}
     if numbers is not None:
-        params["numbers"] = _int8_array(sorted(set(numbers)))
+        wanted = sorted(set(numbers))
+        if not wanted:
+            return None
+        params["numbers"] = _int8_array(wanted)
     return params
 
 
